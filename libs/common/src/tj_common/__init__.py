@@ -1,0 +1,1 @@
+"""Platform code every Trading Journal service shares."""

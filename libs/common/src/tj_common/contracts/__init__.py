@@ -1,0 +1,16 @@
+"""Payload models of every command and event: the single source of the message contracts."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from tj_common.contracts import trades
+
+# type name -> payload model; consumers validate with the model of the envelope's type.
+PAYLOADS: dict[str, type[BaseModel]] = {
+    trades.RECORD_EXECUTIONS: trades.RecordExecutions,
+    trades.EXECUTIONS_RECORDED: trades.ExecutionsRecorded,
+    trades.COMMAND_REJECTED: trades.CommandRejected,
+}
+
+__all__ = ["PAYLOADS", "trades"]

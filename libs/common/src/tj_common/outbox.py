@@ -1,0 +1,172 @@
+"""Transactional outbox: events are written in the same transaction as the state they describe,
+and a relay publishes them in order with the trace context they were written under."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from opentelemetry import context as otel_context
+from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from tj_common.envelope import Envelope
+from tj_common.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+from tj_common.telemetry import extract_context, inject_headers
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Writes messages into a service's outbox table inside the caller's transaction."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def put(
+        self,
+        session: AsyncSession,
+        topic: str,
+        envelope: Envelope,
+        *,
+        key: bytes | None = None,
+        body: bytes | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        headers = inject_headers()
+        headers.update(extra_headers or {})
+        await session.execute(
+            insert(self.table).values(
+                topic=topic,
+                message_key=key if key is not None else envelope.key(),
+                message_id=envelope.id,
+                message_type=envelope.type,
+                body=body if body is not None else envelope.encode(),
+                headers=headers,
+            )
+        )
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order. One relay per service is active at a time (a PostgreSQL
+    advisory lock elects it), which keeps the order per key across replicas."""
+
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        table: Table,
+        broker: KafkaBroker,
+        batch_size: int = 500,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.engine = engine
+        self.table = table
+        self.broker = broker
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.lock_key = zlib.crc32(f"outbox:{table.fullname}".encode())
+        self.is_leader = False
+
+    def notify(self) -> None:
+        """Called after a transaction that wrote to the outbox commits."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.table.fullname}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+                pass
+
+    async def backlog(self) -> int:
+        async with self.engine.connect() as conn:
+            count = (await conn.execute(select(func.count()).select_from(self.table))).scalar_one()
+        OUTBOX_BACKLOG.set(count)
+        return int(count)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                async with self.engine.connect() as lock_conn:
+                    got = (
+                        await lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.lock_key})
+                    ).scalar_one()
+                    await lock_conn.commit()
+                    if not got:
+                        self.is_leader = False
+                        await asyncio.sleep(1.0)
+                        continue
+                    self.is_leader = True
+                    try:
+                        await self._lead(lock_conn)
+                    finally:
+                        self.is_leader = False
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                await asyncio.sleep(1.0)
+
+    async def _lead(self, lock_conn: Any) -> None:
+        last_lock_check = asyncio.get_running_loop().time()
+        while not self._stopping:
+            published = await self.publish_pending()
+            if published:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            now = asyncio.get_running_loop().time()
+            if now - last_lock_check > 5:
+                # Keeps the lock connection alive, and notices when it was lost.
+                await lock_conn.execute(text("SELECT 1"))
+                await lock_conn.commit()
+                last_lock_check = now
+
+    async def publish_pending(self) -> int:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(self.table).order_by(self.table.c.id).limit(self.batch_size))).all()
+            if not rows:
+                OUTBOX_BACKLOG.set(0)
+                return 0
+            pending = []
+            for row in rows:
+                token = otel_context.attach(extract_context(row.headers))
+                try:
+                    headers = {k: v for k, v in row.headers.items() if k not in ("traceparent", "tracestate")}
+                    headers["message-type"] = row.message_type
+                    headers["message-id"] = str(row.message_id)
+                    # Sent without waiting one by one; the idempotent producer keeps per-partition order.
+                    pending.append(
+                        await self.broker.publish(
+                            row.body,
+                            topic=row.topic,
+                            key=row.message_key,
+                            headers=headers,
+                            correlation_id=str(row.message_id),
+                            no_confirm=True,
+                        )
+                    )
+                finally:
+                    otel_context.detach(token)
+            await asyncio.gather(*pending)
+            await conn.execute(delete(self.table).where(self.table.c.id.in_([r.id for r in rows])))
+            await conn.commit()
+            for row in rows:
+                OUTBOX_PUBLISHED.labels(row.topic).inc()
+            return len(rows)

@@ -1,0 +1,229 @@
+"""One service process: its engine, broker, Redis, S3, outbox relay and consumer, and the FastAPI
+app that hosts its HTTP API, ``/health`` and ``/metrics`` (DESIGN §2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from opentelemetry import metrics as otel_metrics
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import MetaData, text
+
+from tj_common.consumer import ExactlyOnceConsumer, Handler
+from tj_common.db import make_engine, make_sessionmaker
+from tj_common.errors import install_error_handlers
+from tj_common.health import Check, health_response
+from tj_common.kafka import make_broker
+from tj_common.metrics import metrics_middleware, metrics_response
+from tj_common.outbox import Outbox, OutboxRelay
+from tj_common.settings import ServiceSettings
+from tj_common.storage import make_s3_client
+from tj_common.telemetry import make_tracer_provider, request_id_var
+
+log = logging.getLogger(__name__)
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        metadata: MetaData,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tracer_provider = tracer_provider or make_tracer_provider(settings)
+        self.metadata = metadata
+        self.engine = make_engine(settings)
+        EngineTracer(  # type: ignore[no-untyped-call]
+            self.tracer_provider.get_tracer("tj.sqlalchemy"),
+            self.engine.sync_engine,
+            otel_metrics.get_meter("tj.sqlalchemy").create_up_down_counter("db.client.connections.usage"),
+        )
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.outbox = Outbox(metadata.tables[f"{metadata.schema}.outbox"])
+        self.broker = make_broker(settings, self.tracer_provider)
+        self.redis: aioredis.Redis = aioredis.from_url(
+            settings.redis_url,
+            password=settings.redis_token.get_secret_value() if settings.redis_token else None,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+        )
+        self.s3 = make_s3_client(settings)
+        self.relay = OutboxRelay(engine=self.engine, table=self.outbox.table, broker=self.broker)
+        self.consumer: ExactlyOnceConsumer | None = None
+        self.kafka_ready = asyncio.Event()
+        self.on_kafka_ready: list[Hook] = []
+        self.on_stop: list[Hook] = []
+        self._kafka_task: asyncio.Task[None] | None = None
+
+    def make_consumer(self, handlers: dict[str, Handler], topics: Sequence[str]) -> ExactlyOnceConsumer:
+        settings = self.settings
+        return ExactlyOnceConsumer(
+            name=settings.service_name,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.consumer_group,
+            topics=topics,
+            sessionmaker=self.sessionmaker,
+            metadata=self.metadata,
+            outbox=self.outbox,
+            handlers=handlers,
+            tracer_provider=self.tracer_provider,
+            on_commit=self.relay.notify,
+            max_attempts=settings.consumer_max_attempts,
+            retry_backoff=settings.consumer_retry_backoff,
+            batch_size=settings.consumer_batch_size,
+        )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Starts Kafka-bound parts in the background so the HTTP side (and its health check)
+        is up even while Kafka is not; writes answer 503 until it is."""
+        self._kafka_task = asyncio.create_task(self._connect_kafka(), name="kafka-connect")
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        await asyncio.wait_for(self.kafka_ready.wait(), timeout)
+
+    async def _connect_kafka(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.start()
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("kafka not reachable yet", extra={"fields": {"error": repr(exc)[:300]}})
+                try:
+                    await self.broker.stop()
+                except Exception:  # noqa: S110 - partial start; nothing else to release
+                    pass
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        await self.relay.start()
+        if self.consumer is not None:
+            while True:
+                try:
+                    await self.consumer.start()
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("consumer start failed", extra={"fields": {"error": repr(exc)[:300]}})
+                    await asyncio.sleep(1.0)
+        for hook in self.on_kafka_ready:
+            await hook()
+        self.kafka_ready.set()
+        log.info("kafka connected")
+
+    async def stop(self) -> None:
+        if self._kafka_task:
+            self._kafka_task.cancel()
+            try:
+                await self._kafka_task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+                pass
+        for hook in self.on_stop:
+            await hook()
+        if self.consumer is not None:
+            await self.consumer.stop()
+        await self.relay.stop()
+        await self.broker.stop()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+    # -- health ------------------------------------------------------------------------------
+    def health_checks(self) -> dict[str, Check]:
+        async def database() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        async def redis() -> Any:
+            return await self.redis.ping()
+
+        async def storage() -> None:
+            await asyncio.to_thread(self.s3.head_bucket, Bucket=self.settings.s3_bucket)
+
+        async def kafka() -> bool:
+            if not self.kafka_ready.is_set():
+                return False
+            return bool(await self.broker.ping(timeout=1.5))
+
+        return {"database": database, "redis": redis, "storage": storage, "kafka": kafka}
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def create_app(
+        self,
+        *,
+        title: str,
+        routers: Sequence[APIRouter] = (),
+        on_start: Sequence[Hook] = (),
+        health_paths: Sequence[str] = ("/health",),
+        **fastapi_kwargs: Any,
+    ) -> FastAPI:
+        runtime = self
+
+        @asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await runtime.start()
+            for hook in on_start:
+                await hook()
+            try:
+                yield
+            finally:
+                await runtime.stop()
+
+        app = FastAPI(title=title, lifespan=lifespan, **fastapi_kwargs)
+        app.state.runtime = self
+        install_error_handlers(app)
+
+        @app.middleware("http")
+        async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+            incoming = request.headers.get("x-request-id")
+            request_id = incoming if incoming and len(incoming) <= 128 else uuid.uuid4().hex
+            token = request_id_var.set(request_id)
+            try:
+                response = await call_next(request)
+            finally:
+                request_id_var.reset(token)
+            response.headers["X-Request-ID"] = request_id
+            return response
+
+        app.middleware("http")(metrics_middleware)
+
+        async def health() -> Response:
+            return await health_response(runtime.health_checks())
+
+        for path in health_paths:
+            app.add_api_route(
+                path,
+                health,
+                methods=["GET"],
+                include_in_schema=path.startswith("/api"),
+                tags=["operations"],
+                summary="Health of the service and its dependencies",
+            )
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            await runtime.relay.backlog()
+            return metrics_response()
+
+        for router in routers:
+            app.include_router(router)
+        FastAPIInstrumentor.instrument_app(
+            app, tracer_provider=self.tracer_provider, excluded_urls="/metrics,/health,/api/health"
+        )
+        return app

@@ -1,0 +1,1 @@
+"""Trading Journal billing service."""

@@ -1,0 +1,146 @@
+"""Commands from the edge: publish to Kafka, then wait briefly for the owning service's answer.
+
+Every gateway replica reads the result events itself (no consumer group, from the end), so the
+replica that holds the waiting request sees the answer wherever the command was applied
+(DESIGN §5). No answer within the deadline means 202 with a status URL; the command still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from opentelemetry.trace import SpanKind
+from tj_common.envelope import Envelope
+from tj_common.errors import ServiceUnavailable
+from tj_common.metrics import COMMANDS_PUBLISHED
+from tj_common.runtime import Runtime
+from tj_common.telemetry import extract_context
+
+log = logging.getLogger(__name__)
+
+
+class CommandBus:
+    def __init__(self, runtime: Runtime, reply_topics: list[str]) -> None:
+        self.runtime = runtime
+        self.reply_topics = reply_topics
+        self.waiters: dict[uuid.UUID, list[asyncio.Future[Envelope]]] = defaultdict(list)
+        self.listener: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.tracer = runtime.tracer_provider.get_tracer("tj_gateway.commands")
+
+    async def start(self) -> None:
+        settings = self.runtime.settings
+        self.listener = AIOKafkaConsumer(
+            *self.reply_topics,
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=None,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,
+            client_id=f"tj-gateway-replies-{settings.instance_id}",
+        )
+        await self.listener.start()
+        # Resolve the starting position now, so no answer to a command sent after start is missed.
+        for _ in range(100):
+            if self.listener.assignment():
+                break
+            await asyncio.sleep(0.05)
+        for tp in self.listener.assignment():
+            await self.listener.position(tp)
+        self._task = asyncio.create_task(self._listen(), name="gateway-replies")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+                pass
+        if self.listener:
+            await self.listener.stop()
+
+    async def _listen(self) -> None:
+        assert self.listener is not None
+        while True:
+            try:
+                batches = await self.listener.getmany(timeout_ms=500)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reply listener fetch failed")
+                await asyncio.sleep(1.0)
+                continue
+            for records in batches.values():
+                for record in records:
+                    self._resolve(record)
+
+    def _resolve(self, record: object) -> None:
+        value = getattr(record, "value", None)
+        if not value:
+            return
+        try:
+            event = Envelope.decode(value)
+        except ValueError:
+            return
+        if event.causation_id is None or event.causation_id not in self.waiters:
+            return
+        with self.tracer.start_as_current_span(
+            f"{getattr(record, 'topic', '')} reply",
+            context=extract_context(dict(getattr(record, "headers", None) or ())),
+            kind=SpanKind.CONSUMER,
+        ):
+            for future in self.waiters.pop(event.causation_id, []):
+                if not future.done():
+                    future.set_result(event)
+
+    async def send(self, topic: str, command: Envelope, *, wait: float | None = None) -> Envelope | None:
+        """Publish ``command``; its result event, or None if none came within the deadline.
+
+        Raises ServiceUnavailable (503) when Kafka did not take the command: never report success
+        for a command that was not handed over. A publish that timed out may still land later;
+        clients retry with the same Idempotency-Key and the repeat is applied once.
+        """
+        settings = self.runtime.settings
+        if not self.runtime.kafka_ready.is_set():
+            COMMANDS_PUBLISHED.labels(command.type, "unavailable").inc()
+            raise ServiceUnavailable("the message broker is not reachable; try again shortly", retry_after=5)
+        future: asyncio.Future[Envelope] = asyncio.get_running_loop().create_future()
+        self.waiters[command.id].append(future)
+        try:
+            try:
+                await asyncio.wait_for(
+                    self.runtime.broker.publish(
+                        command.encode(),
+                        topic=topic,
+                        key=command.key(),
+                        headers={"message-type": command.type, "message-id": str(command.id)},
+                        correlation_id=str(command.id),
+                    ),
+                    timeout=settings.kafka_publish_timeout,
+                )
+            except (TimeoutError, KafkaError, OSError) as exc:
+                COMMANDS_PUBLISHED.labels(command.type, "unavailable").inc()
+                log.warning("command publish failed", extra={"fields": {"error": repr(exc)[:300]}})
+                raise ServiceUnavailable(
+                    "the message broker did not accept the command; retry with the same Idempotency-Key",
+                    retry_after=5,
+                ) from exc
+            COMMANDS_PUBLISHED.labels(command.type, "published").inc()
+            try:
+                return await asyncio.wait_for(
+                    asyncio.shield(future), timeout=settings.command_reply_timeout if wait is None else wait
+                )
+            except TimeoutError:
+                return None
+        finally:
+            waiting = self.waiters.get(command.id)
+            if waiting is not None:
+                if future in waiting:
+                    waiting.remove(future)
+                if not waiting:
+                    self.waiters.pop(command.id, None)

@@ -1,0 +1,1 @@
+"""``/api/v1/executions``: record fills (a command to trades) and list them (trades' query API)."""

@@ -1,0 +1,133 @@
+"""Executions: ``POST`` publishes ``trades.RecordExecutions``; ``GET`` reads through trades."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from tj_common.contracts import trades as contract
+from tj_common.envelope import Envelope, command_id_for
+from tj_common.errors import AppError
+from tj_common.topics import TRADES_COMMANDS
+
+from tj_gateway.commands import CommandBus
+from tj_gateway.identity.dependencies import CurrentUser
+from tj_gateway.queries import QueryClient
+
+router = APIRouter(prefix="/api/v1", tags=["executions"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Repeat a write safely: the same key from the same user is applied once.",
+    ),
+]
+
+EXAMPLE: dict[str, Any] = {
+    "account_id": None,
+    "executions": [
+        {
+            "symbol": "RELIANCE",
+            "exchange": "NSE",
+            "side": "buy",
+            "quantity": "10",
+            "price": "2950.50",
+            "executed_at": "2026-06-05T09:16:02+05:30",
+            "product": "MIS",
+        }
+    ],
+}
+
+
+class RecordExecutionsIn(contract.RecordExecutions):
+    model_config = {"json_schema_extra": {"examples": [EXAMPLE]}}
+
+
+def _bus(request: Request) -> CommandBus:
+    bus: CommandBus = request.app.state.commands
+    return bus
+
+
+def _trades(request: Request) -> QueryClient:
+    client: QueryClient = request.app.state.trades_queries
+    return client
+
+
+def command_outcome(command_id: uuid.UUID, event: Envelope) -> JSONResponse:
+    if event.type == contract.COMMAND_REJECTED:
+        rejected = contract.CommandRejected.model_validate(event.payload)
+        error = AppError(rejected.detail, code=rejected.error)
+        error.status_code = rejected.status
+        raise error
+    return JSONResponse(event.payload, status_code=201, headers={"Location": f"/api/v1/commands/{command_id}"})
+
+
+def accepted(command_id: uuid.UUID) -> JSONResponse:
+    url = f"/api/v1/commands/{command_id}"
+    return JSONResponse(
+        {"id": str(command_id), "status": "pending", "status_url": url},
+        status_code=202,
+        headers={"Location": url, "Retry-After": "1"},
+    )
+
+
+@router.post(
+    "/executions",
+    status_code=201,
+    summary="Record executions (fills)",
+    responses={
+        201: {"description": "Stored: the executions as recorded"},
+        202: {"description": "Accepted; not confirmed within the deadline. Poll status_url."},
+        503: {"description": "The message broker is unreachable; nothing was accepted"},
+    },
+)
+async def record_executions(
+    body: RecordExecutionsIn, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    command_id = command_id_for(user.user_id, idempotency_key)
+    command = Envelope(
+        id=command_id,
+        type=contract.RECORD_EXECUTIONS,
+        user_id=user.user_id,
+        correlation_id=command_id,
+        payload=body.model_dump(mode="json"),
+    )
+    event = await _bus(request).send(TRADES_COMMANDS.name, command)
+    if event is None:
+        return accepted(command_id)
+    return command_outcome(command_id, event)
+
+
+@router.get("/executions", summary="List executions, newest first")
+async def list_executions(
+    request: Request,
+    user: CurrentUser,
+    account_id: uuid.UUID | None = None,
+    symbol: str | None = None,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    return await _trades(request).get(
+        "/internal/executions",
+        {
+            "user_id": str(user.user_id),
+            "account_id": account_id,
+            "symbol": symbol,
+            "from": since.isoformat() if since else None,
+            "to": until.isoformat() if until else None,
+            "cursor": cursor,
+            "limit": limit,
+        },
+    )
+
+
+@router.get("/commands/{command_id}", summary="What became of a command accepted with 202")
+async def command_status(request: Request, user: CurrentUser, command_id: uuid.UUID) -> dict[str, Any]:
+    return await _trades(request).get(f"/internal/commands/{command_id}", {"user_id": str(user.user_id)})

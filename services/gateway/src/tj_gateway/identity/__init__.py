@@ -1,0 +1,1 @@
+"""Identity: users, passwords and access tokens (the edge issue completes it)."""

@@ -1,0 +1,42 @@
+"""SQL of the identity module (schema ``identity``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tj_gateway.models import users
+
+
+async def create_user(
+    session: AsyncSession, *, email: str, password_hash: str, name: str | None, timezone: str
+) -> dict[str, Any] | None:
+    """The new user, or None when the email is taken."""
+    result = await session.execute(
+        pg_insert(users)
+        .values(id=uuid.uuid4(), email=email, password_hash=password_hash, name=name, timezone=timezone)
+        .on_conflict_do_nothing(index_elements=[users.c.email])
+        .returning(users)
+    )
+    row = result.first()
+    return dict(row._mapping) if row else None
+
+
+async def user_by_email(session: AsyncSession, email: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(users).where(users.c.email == email))).first()
+    return dict(row._mapping) if row else None
+
+
+async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await session.execute(select(users).where(users.c.id == user_id))).first()
+    return dict(row._mapping) if row else None
+
+
+async def set_password_hash(session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> None:
+    await session.execute(
+        update(users).where(users.c.id == user_id).values(password_hash=password_hash, updated_at=func.now())
+    )

@@ -1,0 +1,54 @@
+"""Request and response bodies of the identity endpoints."""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+
+class SignupIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"email": "trader@example.com", "password": "correct horse 42", "name": "Asha"}]
+        },
+    )
+
+    email: EmailStr
+    password: str = Field(min_length=10, max_length=256)
+    name: str | None = Field(default=None, max_length=200)
+    timezone: str = "Asia/Kolkata"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=256)
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str | None
+    timezone: str
+    created_at: datetime
+
+
+class TokenPair(BaseModel):
+    user: UserOut
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int

@@ -1,0 +1,74 @@
+"""Access tokens: JWT (HS256 pinned) with a key id, so the signing secret can rotate while tokens
+signed with an older key stay valid until they expire."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from tj_gateway.settings import Settings
+
+ISSUER = "trading-journal"
+AUDIENCE = "trading-journal-api"
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    token_id: str
+    expires_at: datetime
+
+
+class InvalidToken(Exception):
+    pass
+
+
+class TokenService:
+    def __init__(self, settings: Settings) -> None:
+        self.current_kid = settings.jwt_key_id
+        self.keys = {settings.jwt_key_id: settings.jwt_secret.get_secret_value()}
+        # JWT_PREVIOUS_SECRETS: "kid=secret,kid=secret" kept for verification only.
+        for pair in settings.jwt_previous_secrets.get_secret_value().split(","):
+            if "=" in pair:
+                kid, secret = pair.split("=", 1)
+                self.keys.setdefault(kid.strip(), secret.strip())
+        self.lifetime = timedelta(seconds=settings.jwt_expires_in)
+
+    def issue(self, user_id: uuid.UUID) -> tuple[str, int]:
+        now = datetime.now(UTC)
+        claims = {
+            "sub": str(user_id),
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": int(now.timestamp()),
+            "exp": int((now + self.lifetime).timestamp()),
+            "jti": uuid.uuid4().hex,
+        }
+        token = jwt.encode(claims, self.keys[self.current_kid], algorithm=ALGORITHM, headers={"kid": self.current_kid})
+        return token, int(self.lifetime.total_seconds())
+
+    def verify(self, token: str) -> AccessClaims:
+        try:
+            header = jwt.get_unverified_header(token)
+            key = self.keys.get(header.get("kid", ""))
+            if key is None:
+                raise InvalidToken("unknown signing key")
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
+            )
+            return AccessClaims(
+                user_id=uuid.UUID(claims["sub"]),
+                token_id=claims["jti"],
+                expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            )
+        except (jwt.PyJWTError, ValueError, KeyError) as exc:
+            raise InvalidToken(str(exc)) from exc

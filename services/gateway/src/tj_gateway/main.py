@@ -1,0 +1,57 @@
+"""Entry point of the gateway: the public API under ``/api/v1``, health and metrics."""
+
+from __future__ import annotations
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from tj_common.runtime import Runtime
+from tj_common.telemetry import configure_logging, configure_sentry
+from tj_common.topics import TRADES_EVENTS
+
+from tj_gateway.commands import CommandBus
+from tj_gateway.executions.endpoints import router as executions_router
+from tj_gateway.identity.endpoints import router as auth_router
+from tj_gateway.identity.tokens import TokenService
+from tj_gateway.models import metadata
+from tj_gateway.queries import QueryClient
+from tj_gateway.settings import Settings
+
+
+def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = Runtime(settings, metadata=metadata, tracer_provider=tracer_provider)
+    commands = CommandBus(runtime, [TRADES_EVENTS.name])
+    http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), limits=httpx.Limits(max_connections=200))
+    HTTPXClientInstrumentor.instrument_client(http, tracer_provider=runtime.tracer_provider)
+    runtime.on_kafka_ready.append(commands.start)
+    runtime.on_stop.append(commands.stop)
+    runtime.on_stop.append(http.aclose)
+
+    app = runtime.create_app(
+        title="Trading Journal API",
+        version="1.0.0",
+        description="Log and import executions, review round-trip trades, study your edge.",
+        routers=[auth_router, executions_router],
+        health_paths=("/api/health", "/health"),
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.tokens = TokenService(settings)
+    app.state.commands = commands
+    app.state.trades_queries = QueryClient(http, settings.trades_query_url, "trades")
+    return app
+
+
+def run() -> None:
+    settings = Settings()
+    configure_logging(settings)
+    configure_sentry(settings)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+if __name__ == "__main__":
+    run()

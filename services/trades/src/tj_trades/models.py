@@ -1,0 +1,63 @@
+"""Tables of the trades service (schema ``trades``). Money and quantities are NUMERIC, times UTC."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from tj_common.db import service_metadata
+
+metadata = service_metadata("trades")
+
+MONEY = Numeric(20, 8)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("broker", String(64), nullable=True),
+    Column("base_currency", String(3), nullable=False, server_default="INR"),
+    Column("timezone", String(64), nullable=False, server_default="Asia/Kolkata"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("user_id", "name", name="uq_accounts_user_name"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("account_id", UUID(as_uuid=True), ForeignKey("trades.accounts.id"), nullable=False),
+    Column("command_id", UUID(as_uuid=True), nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("exchange", String(16), nullable=False),
+    Column("segment", String(16), nullable=True),
+    Column("side", String(4), nullable=False),
+    Column("quantity", MONEY, nullable=False),
+    Column("price", MONEY, nullable=False),
+    Column("fees", MONEY, nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("executed_at", DateTime(timezone=True), nullable=False),
+    Column("broker_trade_id", String(128), nullable=True),
+    Column("broker_order_id", String(128), nullable=True),
+    Column("product", String(8), nullable=True),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("side IN ('buy', 'sell')", name="side"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("price >= 0", name="price_non_negative"),
+    Index("ix_executions_user_executed", "user_id", "executed_at", "id"),
+    Index("ix_executions_command", "command_id"),
+    Index("ix_executions_account", "account_id"),
+)
