@@ -50,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bootstrap":
         settings = ServiceSettings()
         created = asyncio.run(
-            ensure_topics(settings.kafka_bootstrap_servers, settings.topic_partitions, settings.topic_retention_hours)
+            ensure_topics(
+                settings.kafka_bootstrap_servers,
+                settings.topic_partitions,
+                settings.topic_retention_hours,
+                settings.topic_replication_factor,
+            )
         )
         print(f"topics created: {', '.join(created) or 'none (all present)'}")
         print(f"bucket {settings.s3_bucket}: {'created' if ensure_bucket(settings) else 'present'}")

@@ -101,6 +101,7 @@ class ServiceSettings(BaseSettings):
     kafka_publish_timeout: float = 3.0
     topic_retention_hours: int = 168
     topic_partitions: int = 6
+    topic_replication_factor: int = 1
 
     # Read path: the owning services' internal query APIs (DESIGN §2).
     trades_query_url: str = f"http://127.0.0.1:{SERVICE_PORTS['trades']}"
@@ -177,8 +178,9 @@ class ServiceSettings(BaseSettings):
 
 
 def normalise_database_url(url: str) -> str:
-    """Accept the seed's ``postgresql://`` URLs and run them on asyncpg."""
+    """Accept the seed's ``postgresql://...?sslmode=require`` URLs and run them on asyncpg
+    (which spells the TLS option ``ssl``)."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    return url
+            url = "postgresql+asyncpg://" + url[len(prefix) :]
+    return re.sub(r"([?&])sslmode=", r"\1ssl=", url)

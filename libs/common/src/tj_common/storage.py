@@ -34,5 +34,11 @@ def ensure_bucket(settings: ServiceSettings) -> bool:
         client.head_bucket(Bucket=settings.s3_bucket)
         return False
     except client.exceptions.ClientError:
-        client.create_bucket(Bucket=settings.s3_bucket)
+        if settings.s3_region and settings.s3_region != "us-east-1":
+            client.create_bucket(
+                Bucket=settings.s3_bucket,
+                CreateBucketConfiguration={"LocationConstraint": settings.s3_region},
+            )
+        else:
+            client.create_bucket(Bucket=settings.s3_bucket)
         return True

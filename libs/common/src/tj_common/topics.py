@@ -76,7 +76,9 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.close()
 
 
-async def ensure_topics(bootstrap: str, default_partitions: int, retention_hours: int) -> list[str]:
+async def ensure_topics(
+    bootstrap: str, default_partitions: int, retention_hours: int, replication_factor: int = 1
+) -> list[str]:
     """Create every declared topic that is missing; returns the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="tj-ops")
     await admin.start()
@@ -94,7 +96,7 @@ async def ensure_topics(bootstrap: str, default_partitions: int, retention_hours
                 NewTopic(
                     name=name,
                     num_partitions=partitions,
-                    replication_factor=1,
+                    replication_factor=replication_factor,
                     topic_configs={"retention.ms": str(hours * HOUR_MS), "cleanup.policy": "delete"},
                 )
             )

@@ -1,0 +1,76 @@
+# Trading Journal — every command a developer, CI or a self-hosting trader needs.
+# `make dev` brings the whole system up on local defaults; `make test` runs every test.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export UV_PYTHON_DOWNLOADS := never
+UV ?= uv
+RUN := $(UV) run --frozen
+SERVICE ?=
+STEPS ?= 1
+MSG ?=
+
+.PHONY: help install dev down infra-up infra-down infra-status bootstrap db-migrate db-rollback db-reset \
+        db-revision test test-fast lint typecheck audit bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+install: ## Install uv (if missing) and the locked Python packages
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+
+dev: install infra-up db-migrate ## Start infrastructure and all four services, seed a demo user
+	$(RUN) python deploy/local/dev.py
+
+down: infra-down ## Stop the local infrastructure
+
+infra-up: ## Start Kafka, PostgreSQL, Redis and S3 natively (idempotent), create topics and bucket
+	bash deploy/local/infra.sh up
+	$(RUN) python -m tj_common.ops bootstrap
+
+infra-down: ## Stop the local infrastructure by pid
+	bash deploy/local/infra.sh down
+
+infra-status: ## Show what runs
+	bash deploy/local/infra.sh status
+
+bootstrap: ## Create the declared Kafka topics and the S3 bucket
+	$(RUN) python -m tj_common.ops bootstrap
+
+db-migrate: ## Apply pending migrations of every service (or SERVICE=x)
+	$(RUN) python -m tj_common.ops migrate $(if $(SERVICE),--service $(SERVICE))
+
+db-rollback: ## Roll back STEPS migrations of SERVICE
+	@test -n "$(SERVICE)" || { echo "usage: make db-rollback SERVICE=trades STEPS=1"; exit 2; }
+	$(RUN) python -m tj_common.ops rollback --service $(SERVICE) --steps $(STEPS)
+
+db-reset: ## Drop and re-apply every migration of every service (or SERVICE=x)
+	$(RUN) python -m tj_common.ops reset $(if $(SERVICE),--service $(SERVICE))
+
+db-revision: ## Generate a migration: make db-revision SERVICE=trades MSG="add tags"
+	@test -n "$(SERVICE)" -a -n "$(MSG)" || { echo 'usage: make db-revision SERVICE=trades MSG="what changes"'; exit 2; }
+	$(RUN) python -m tj_common.ops revision --service $(SERVICE) -m "$(MSG)"
+
+test: install ## Run the whole suite; the test session starts the real infrastructure if it is not running
+	$(RUN) pytest
+
+test-fast: ## Unit tests only (no infrastructure)
+	$(RUN) pytest -m "not infra"
+
+lint: ## ruff and format check
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: ## mypy (strict) over libs and services
+	$(RUN) mypy libs/common/src services/gateway/src services/trades/src services/imports/src services/billing/src
+
+audit: ## pip-audit of the locked dependencies
+	$(UV) export --frozen --no-dev --no-emit-workspace --no-hashes -o .local/requirements-audit.txt >/dev/null
+	$(RUN) pip-audit -r .local/requirements-audit.txt --progress-spinner off
+
+bench: install infra-up db-migrate ## Benchmarks; JSON results under bench/results/
+	$(RUN) python -m bench.write_path
+
+clean: ## Remove caches (not .local data)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

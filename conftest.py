@@ -1,0 +1,89 @@
+"""Session fixtures shared by every test folder.
+
+The topic prefix is set before any project module is imported: the topic registry reads it once,
+and this run's services (in-process or subprocess) must all use the same one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("KAFKA_TOPIC_PREFIX", f"test-{uuid.uuid4().hex[:8]}.")
+os.environ["ENVIRONMENT"] = "test"
+
+from tests import harness  # noqa: E402
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "infra" in item.fixturenames or any(
+            name in item.fixturenames for name in ("services", "inproc", "client", "infra_env")
+        ):
+            item.add_marker(pytest.mark.infra)
+
+
+@pytest.fixture(scope="session")
+def infra_env() -> Iterator[dict[str, str]]:
+    """The real infrastructure, migrated from scratch, with this run's topics."""
+    from tj_common import migrations
+    from tj_common.settings import ServiceSettings
+    from tj_common.storage import ensure_bucket
+    from tj_common.topics import delete_topics, ensure_topics, topic_names
+
+    with contextlib.ExitStack() as stack:
+        if harness.infra_env_given():
+            env: dict[str, str] = {}
+        elif harness.docker_engine_available():
+            env = stack.enter_context(harness.testcontainers_infra())
+        else:
+            harness.start_native_infra()
+            env = {}
+        os.environ.update(env)
+        settings = ServiceSettings()
+        asyncio.run(
+            ensure_topics(settings.kafka_bootstrap_servers, 6, 24, settings.topic_replication_factor)
+        )
+        ensure_bucket(settings)
+        # Down to nothing and up again: every migration's downgrade runs on every test run.
+        for service in migrations.SERVICES:
+            migrations.upgrade(service, "head")
+            migrations.downgrade(service, "base")
+            migrations.upgrade(service, "head")
+        yield env
+        asyncio.run(delete_topics(settings.kafka_bootstrap_servers, list(topic_names(6))))
+
+
+@pytest.fixture(scope="session")
+def ports() -> dict[str, int]:
+    return {name: harness.free_port() for name in harness.SERVICES}
+
+
+@pytest.fixture(scope="module")
+def services(infra_env: dict[str, str], ports: dict[str, int]) -> Iterator[dict[str, harness.ServiceProcess]]:
+    """All four services as separate processes, healthy."""
+    env = harness.service_env(infra_env, ports)
+    procs = {name: harness.ServiceProcess(name, ports[name], env) for name in harness.SERVICES}
+    for proc in procs.values():
+        proc.start()
+    try:
+        for proc in procs.values():
+            proc.wait_healthy()
+        yield procs
+    finally:
+        for proc in procs.values():
+            proc.stop()
+
+
+@pytest.fixture
+async def client(services: dict[str, harness.ServiceProcess]) -> AsyncIterator[Any]:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=services["gateway"].url, timeout=30.0) as http:
+        yield http

@@ -1,0 +1,139 @@
+"""`make dev`: run the four services from the Procfile (honcho), wait until healthy, seed a demo
+user with a few executions, print the URL and credentials. Ctrl-C stops the services; `make down`
+stops the infrastructure."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+GATEWAY = os.environ.get("TJ_GATEWAY_URL", "http://127.0.0.1:8000")
+HEALTH = [
+    f"{GATEWAY}/api/health",
+    "http://127.0.0.1:8001/health",
+    "http://127.0.0.1:8002/health",
+    "http://127.0.0.1:8003/health",
+]
+DEMO_EMAIL = "demo@tradingjournal.local"
+DEMO_PASSWORD = "demo-password-2026"
+
+DEMO_EXECUTIONS = [
+    {
+        "symbol": "RELIANCE",
+        "side": "buy",
+        "quantity": "20",
+        "price": "2948.10",
+        "executed_at": "2026-11-20T09:21:04+05:30",
+        "product": "MIS",
+    },
+    {
+        "symbol": "RELIANCE",
+        "side": "sell",
+        "quantity": "20",
+        "price": "2961.75",
+        "executed_at": "2026-11-20T11:02:37+05:30",
+        "product": "MIS",
+    },
+    {
+        "symbol": "INFY",
+        "side": "buy",
+        "quantity": "15",
+        "price": "1881.40",
+        "executed_at": "2026-11-21T09:45:12+05:30",
+        "product": "CNC",
+    },
+    {
+        "symbol": "NIFTY2612625900CE",
+        "exchange": "NFO",
+        "segment": "options",
+        "side": "buy",
+        "quantity": "75",
+        "price": "112.35",
+        "executed_at": "2026-11-24T10:05:00+05:30",
+        "product": "NRML",
+    },
+    {
+        "symbol": "NIFTY2612625900CE",
+        "exchange": "NFO",
+        "segment": "options",
+        "side": "sell",
+        "quantity": "75",
+        "price": "96.20",
+        "executed_at": "2026-11-24T13:40:00+05:30",
+        "product": "NRML",
+    },
+]
+
+
+def wait_healthy(deadline: float) -> bool:
+    pending = list(HEALTH)
+    while pending and time.monotonic() < deadline:
+        for url in list(pending):
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    pending.remove(url)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.3)
+    return not pending
+
+
+def seed() -> None:
+    with httpx.Client(base_url=GATEWAY, timeout=10) as client:
+        response = client.post("/api/v1/auth/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        if response.status_code == 401:
+            response = client.post(
+                "/api/v1/auth/signup", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD, "name": "Demo Trader"}
+            )
+        response.raise_for_status()
+        token = response.json()["access_token"]
+        recorded = client.post(
+            "/api/v1/executions",
+            json={"executions": DEMO_EXECUTIONS},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "demo-seed-v1"},
+        )
+        if recorded.status_code not in (201, 202):
+            raise RuntimeError(f"seeding failed: {recorded.status_code} {recorded.text}")
+
+
+def main() -> int:
+    started = time.monotonic()
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start"],
+        start_new_session=True,
+    )
+
+    def stop(*_: object) -> None:
+        if honcho.poll() is None:
+            os.killpg(honcho.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    if not wait_healthy(time.monotonic() + 90):
+        print("services did not become healthy within 90 s; see the output above", file=sys.stderr)
+        stop()
+        honcho.wait()
+        return 1
+    seed()
+    elapsed = time.monotonic() - started
+    print(
+        "\n"
+        f"  Trading Journal is up ({elapsed:.1f} s to healthy)\n"
+        f"  API:       {GATEWAY}/api/v1   docs: {GATEWAY}/api/docs\n"
+        f"  Health:    {GATEWAY}/api/health\n"
+        f"  Demo user: {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+        "  Ctrl-C stops the services; `make down` stops the infrastructure.\n",
+        flush=True,
+    )
+    return honcho.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Test harness: finds or starts the real infrastructure, and runs services as real processes
+(or in-process, where a test needs their spans).
+
+Infrastructure, in order of preference:
+1. URLs already set in the environment (KAFKA_BOOTSTRAP_SERVERS, REDIS_URL, S3_ENDPOINT_URL and
+   <SERVICE>_DATABASE_URL): used as they are;
+2. a Docker engine: testcontainers;
+3. otherwise the native runner, ``deploy/local/infra.sh up`` (idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("gateway", "trades", "imports", "billing")
+LOG_DIR = ROOT / ".local" / "logs" / "test-services"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def docker_engine_available() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def infra_env_given() -> bool:
+    return bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("REDIS_URL"))
+
+
+def start_native_infra() -> None:
+    env = {**os.environ, "TJ_PG_FAST": os.environ.get("TJ_PG_FAST", "1")}
+    result = subprocess.run(["bash", str(ROOT / "deploy/local/infra.sh"), "up"], env=env, cwd=ROOT)
+    if result.returncode != 0:
+        raise RuntimeError("deploy/local/infra.sh up failed; see its output above")
+
+
+@contextlib.contextmanager
+def testcontainers_infra() -> Iterator[dict[str, str]]:  # pragma: no cover - needs a Docker engine
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.redis import RedisContainer
+
+    init_sql = ROOT / "deploy/docker/postgres-init.sql"
+    postgres = PostgresContainer("postgres:15", username="postgres", password="postgres", dbname="postgres")
+    postgres.with_volume_mapping(str(init_sql), "/docker-entrypoint-initdb.d/10-init.sql")
+    kafka = KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft()
+    redis = RedisContainer("redis:7")
+    s3 = (
+        DockerContainer("andrewgaul/s3proxy:latest")
+        .with_env("S3PROXY_AUTHORIZATION", "aws-v2-or-v4")
+        .with_env("S3PROXY_IDENTITY", "tj-local-access")
+        .with_env("S3PROXY_CREDENTIAL", "tj-local-secret")
+        .with_exposed_ports(80)
+    )
+    with postgres, kafka, redis, s3:
+        wait_for_logs(s3, "Started", timeout=60)
+        pg_host, pg_port = postgres.get_container_host_ip(), postgres.get_exposed_port(5432)
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.get_bootstrap_server(),
+            "REDIS_URL": f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
+            "S3_ENDPOINT_URL": f"http://{s3.get_container_host_ip()}:{s3.get_exposed_port(80)}",
+        }
+        for service, role in (("gateway", "gateway"), ("trades", "trades"), ("imports", "imports"), ("billing", "billing")):
+            env[f"{service.upper()}_DATABASE_URL"] = (
+                f"postgresql+asyncpg://{role}:{role}_local@{pg_host}:{pg_port}/trading_journal_test"
+            )
+        yield env
+
+
+@dataclass
+class ServiceProcess:
+    """One service as a real OS process (``python -m tj_<name>.main``)."""
+
+    name: str
+    port: int
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path = LOG_DIR / f"{self.name}-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.url}/api/health" if self.name == "gateway" else f"{self.url}/health"
+
+    def start(self, extra_env: dict[str, str] | None = None) -> None:
+        env = {**os.environ, **self.env, "PORT": str(self.port), **(extra_env or {})}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", f"tj_{self.name}.main"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log: {self.log_path}")
+            try:
+                response = httpx.get(self.health_url, timeout=2.0)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as exc:
+                last = exc
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not healthy after {timeout}s: {last}; log: {self.log_path}")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+def service_env(infra_env: dict[str, str], ports: dict[str, int]) -> dict[str, str]:
+    return {
+        **infra_env,
+        "ENVIRONMENT": "test",
+        "KAFKA_TOPIC_PREFIX": os.environ["KAFKA_TOPIC_PREFIX"],
+        "TRADES_QUERY_URL": f"http://127.0.0.1:{ports['trades']}",
+        "IMPORTS_QUERY_URL": f"http://127.0.0.1:{ports['imports']}",
+        "BILLING_QUERY_URL": f"http://127.0.0.1:{ports['billing']}",
+        "COMMAND_REPLY_TIMEOUT": os.environ.get("COMMAND_REPLY_TIMEOUT", "2.0"),
+        "LOG_LEVEL": "INFO",
+    }
+
+
+async def signup(client: httpx.AsyncClient, email: str | None = None) -> dict[str, Any]:
+    email = email or f"trader-{uuid.uuid4().hex[:12]}@example.com"
+    response = await client.post("/api/v1/auth/signup", json={"email": email, "password": "a-long-password-1"})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def auth(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+def execution(symbol: str = "RELIANCE", side: str = "buy", quantity: str = "10", price: str = "2950.50") -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "side": side,
+        "quantity": quantity,
+        "price": price,
+        "executed_at": "2026-06-05T09:16:02+05:30",
+    }
+
+
+async def eventually(check: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Poll an async ``check`` until it returns a truthy value."""
+    deadline = time.monotonic() + timeout
+    result = None
+    while time.monotonic() < deadline:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last: {result!r})")

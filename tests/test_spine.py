@@ -1,0 +1,208 @@
+"""The command → event spine against the real stack: HTTP → Kafka → trades → PostgreSQL →
+outbox → event → the gateway's 201, with every service a separate process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import uuid
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from tests.harness import ROOT, ServiceProcess, auth, eventually, execution, signup
+from tj_common.envelope import Envelope
+from tj_common.settings import ServiceSettings
+from tj_common.topics import TRADES_COMMANDS
+
+
+async def test_health_of_every_service(services: dict[str, ServiceProcess]) -> None:
+    async with httpx.AsyncClient() as http:
+        for proc in services.values():
+            response = await http.get(proc.health_url)
+            body = response.json()
+            assert response.status_code == 200, body
+            assert body["status"] == "healthy"
+            assert body["checks"] == {"database": True, "redis": True, "storage": True, "kafka": True}
+            assert body["timestamp"].endswith("Z")
+
+
+async def test_metrics_expose_the_seed_names(client: httpx.AsyncClient, services: dict[str, ServiceProcess]) -> None:
+    user = await signup(client)
+    await client.post(
+        "/api/v1/executions", json={"executions": [execution()]}, headers=auth(user["access_token"])
+    )
+    async with httpx.AsyncClient() as http:
+        gateway = (await http.get(f"{services['gateway'].url}/metrics")).text
+        trades = (await http.get(f"{services['trades'].url}/metrics")).text
+    assert 'http_request_duration_seconds_bucket{le="0.05",method="POST",route="/api/v1/executions",status="201"}' in gateway
+    assert "db_query_duration_seconds_bucket" in gateway
+    assert 'db_query_duration_seconds_count{operation="insert",table="executions"}' in trades
+    assert "tj_consumer_lag" in trades
+    assert "tj_outbox_backlog" in trades
+
+
+async def test_record_then_list_executions(client: httpx.AsyncClient) -> None:
+    user = await signup(client)
+    body = {"executions": [execution("reliance", "buy", "10", "2950.50"), execution("RELIANCE", "sell", "10", "2961.25")]}
+    response = await client.post("/api/v1/executions", json=body, headers=auth(user["access_token"]))
+    assert response.status_code == 201, response.text
+    stored = response.json()["executions"]
+    assert [e["symbol"] for e in stored] == ["RELIANCE", "RELIANCE"]
+    assert stored[0]["quantity"] == "10.00000000" and stored[1]["price"] == "2961.25000000"
+    assert stored[0]["executed_at"] == "2026-06-05T03:46:02Z"  # 09:16:02 IST in UTC
+
+    listed = await client.get("/api/v1/executions", headers=auth(user["access_token"]))
+    assert listed.status_code == 200
+    assert {e["id"] for e in listed.json()["items"]} == {e["id"] for e in stored}
+
+
+async def test_every_write_needs_authentication(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/executions", json={"executions": [execution()]})
+    assert response.status_code == 401
+    assert response.json()["error"] == "Unauthorized"
+    forged = await client.post(
+        "/api/v1/executions", json={"executions": [execution()]}, headers=auth("eyJhbGciOiJub25lIn0.e30.")
+    )
+    assert forged.status_code == 401
+    assert (await client.get("/api/v1/executions")).status_code == 401
+
+
+async def test_users_never_see_each_other(client: httpx.AsyncClient) -> None:
+    alice, bob = await signup(client), await signup(client)
+    created = await client.post("/api/v1/executions", json={"executions": [execution()]}, headers=auth(alice["access_token"]))
+    assert created.status_code == 201
+    command_id = created.json()["command_id"]
+    bobs = await client.get("/api/v1/executions", headers=auth(bob["access_token"]))
+    assert bobs.json()["items"] == []
+    status = await client.get(f"/api/v1/commands/{command_id}", headers=auth(bob["access_token"]))
+    assert status.json()["status"] == "pending"  # unknown to bob: nothing leaks
+    # Bob cannot write into Alice's account either.
+    account_id = created.json()["account_id"]
+    stolen = await client.post(
+        "/api/v1/executions",
+        json={"account_id": account_id, "executions": [execution()]},
+        headers=auth(bob["access_token"]),
+    )
+    assert stolen.status_code == 404
+    assert stolen.json()["error"] == "NotFound"
+
+
+async def test_same_idempotency_key_is_stored_once(client: httpx.AsyncClient) -> None:
+    user = await signup(client)
+    headers = auth(user["access_token"], **{"Idempotency-Key": f"key-{uuid.uuid4()}"})
+    body = {"executions": [execution()]}
+    first = await client.post("/api/v1/executions", json=body, headers=headers)
+    second = await client.post("/api/v1/executions", json=body, headers=headers)
+    concurrent = await asyncio.gather(*(client.post("/api/v1/executions", json=body, headers=headers) for _ in range(5)))
+    assert first.status_code == 201 and second.status_code == 201
+    assert first.json() == second.json()
+    assert all(r.status_code in (201, 202) for r in concurrent)
+    listed = await client.get("/api/v1/executions", headers=auth(user["access_token"]))
+    assert len(listed.json()["items"]) == 1
+
+
+async def test_validation_errors_use_the_error_model(client: httpx.AsyncClient) -> None:
+    user = await signup(client)
+    bad = {"executions": [{**execution(), "quantity": "-3", "executed_at": "2026-06-05T09:16:02"}]}
+    response = await client.post("/api/v1/executions", json=bad, headers=auth(user["access_token"]))
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "ValidationError" and body["request_id"]
+    assert response.headers["X-Request-ID"] == body["request_id"]
+
+
+async def test_signup_conflict_and_login(client: httpx.AsyncClient) -> None:
+    email = f"Mixed.Case-{uuid.uuid4().hex[:6]}@Example.COM"
+    await signup(client, email)
+    again = await client.post("/api/v1/auth/signup", json={"email": email.lower(), "password": "a-long-password-1"})
+    assert again.status_code == 409
+    wrong = await client.post("/api/v1/auth/login", json={"email": email, "password": "not-the-password"})
+    assert wrong.status_code == 401
+    ok = await client.post("/api/v1/auth/login", json={"email": email.upper(), "password": "a-long-password-1"})
+    assert ok.status_code == 200 and ok.json()["access_token"]
+
+
+async def test_poison_message_goes_to_dlq_and_does_not_block(
+    client: httpx.AsyncClient, services: dict[str, ServiceProcess]
+) -> None:
+    settings = ServiceSettings()
+    user = await signup(client)
+    user_id = uuid.UUID(user["user"]["id"])
+    poison = Envelope(type="trades.RecordExecutions", user_id=user_id, payload={"executions": [{"side": "sideways"}]})
+    good = Envelope(type="trades.RecordExecutions", user_id=user_id, payload={"executions": [execution()]})
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
+    dlq = AIOKafkaConsumer(
+        TRADES_COMMANDS.dlq, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await producer.start()
+    await dlq.start()
+    try:
+        # Same key: same partition, the good command queued right behind the poison one.
+        await producer.send_and_wait(TRADES_COMMANDS.name, poison.encode(), key=poison.key())
+        await producer.send_and_wait(TRADES_COMMANDS.name, b"{not json", key=poison.key())
+        await producer.send_and_wait(TRADES_COMMANDS.name, good.encode(), key=good.key())
+
+        async def good_applied() -> bool:
+            listed = await client.get("/api/v1/executions", headers=auth(user["access_token"]))
+            return len(listed.json()["items"]) == 1
+
+        await eventually(good_applied)
+        dead = []
+
+        async def dead_lettered() -> bool:
+            batch = await dlq.getmany(timeout_ms=500)
+            dead.extend(r for records in batch.values() for r in records)
+            return len([r for r in dead if r.key == poison.key()]) >= 2
+
+        await eventually(dead_lettered)
+        mine = [r for r in dead if r.key == poison.key()]
+        headers = dict(mine[0].headers)
+        assert mine[0].value == poison.encode()
+        assert b"ValidationError" in headers["dlq-error"]
+        assert headers["dlq-original-topic"].decode() == TRADES_COMMANDS.name
+        assert mine[1].value == b"{not json"
+    finally:
+        await producer.stop()
+        await dlq.stop()
+    status = await client.get(f"/api/v1/commands/{poison.id}", headers=auth(user["access_token"]))
+    assert status.json()["status"] == "failed"
+
+
+def _kafka_pid() -> int:
+    return int(Path(ROOT / ".local/run/kafka.pid").read_text().strip())
+
+
+async def test_kafka_unreachable_means_503_never_201(
+    client: httpx.AsyncClient, services: dict[str, ServiceProcess]
+) -> None:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or not (ROOT / ".local/run/kafka.pid").exists():
+        import pytest
+
+        pytest.skip("needs the native Kafka started by deploy/local/infra.sh (its pid is frozen)")
+    user = await signup(client)
+    key = f"outage-{uuid.uuid4()}"
+    headers = auth(user["access_token"], **{"Idempotency-Key": key})
+    body = {"executions": [execution()]}
+    pid = _kafka_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        response = await client.post("/api/v1/executions", json=body, headers=headers)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"]
+    assert response.json()["error"] == "ServiceUnavailable"
+
+    # The client retries with the same key once Kafka is back: stored exactly once.
+    async def retried() -> bool:
+        again = await client.post("/api/v1/executions", json=body, headers=headers)
+        return again.status_code == 201
+
+    await eventually(retried, timeout=60, interval=1.0)
+    listed = await client.get("/api/v1/executions", headers=auth(user["access_token"]))
+    assert len(listed.json()["items"]) == 1
+
