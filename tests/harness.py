@@ -83,7 +83,12 @@ def testcontainers_infra() -> Iterator[dict[str, str]]:  # pragma: no cover - ne
             "REDIS_URL": f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
             "S3_ENDPOINT_URL": f"http://{s3.get_container_host_ip()}:{s3.get_exposed_port(80)}",
         }
-        for service, role in (("gateway", "gateway"), ("trades", "trades"), ("imports", "imports"), ("billing", "billing")):
+        for service, role in (
+            ("gateway", "gateway"),
+            ("trades", "trades"),
+            ("imports", "imports"),
+            ("billing", "billing"),
+        ):
             env[f"{service.upper()}_DATABASE_URL"] = (
                 f"postgresql+asyncpg://{role}:{role}_local@{pg_host}:{pg_port}/trading_journal_test"
             )
@@ -115,7 +120,7 @@ class ServiceProcess:
     def start(self, extra_env: dict[str, str] | None = None) -> None:
         env = {**os.environ, **self.env, "PORT": str(self.port), **(extra_env or {})}
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", f"tj_{self.name}.main"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
 
@@ -169,7 +174,9 @@ def auth(token: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", **extra}
 
 
-def execution(symbol: str = "RELIANCE", side: str = "buy", quantity: str = "10", price: str = "2950.50") -> dict[str, Any]:
+def execution(
+    symbol: str = "RELIANCE", side: str = "buy", quantity: str = "10", price: str = "2950.50"
+) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "side": side,

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from pydantic import AliasChoices
+
 from tj_common.settings import (
     DEFAULT_S3_ACCESS_KEY,
     DEFAULT_S3_SECRET_KEY,

@@ -13,6 +13,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tests.harness import ROOT, ServiceProcess, auth, eventually, execution, signup
+from tj_common.deadletters import list_dead_letters, redrive
 from tj_common.envelope import Envelope
 from tj_common.settings import ServiceSettings
 from tj_common.topics import TRADES_COMMANDS
@@ -31,13 +32,14 @@ async def test_health_of_every_service(services: dict[str, ServiceProcess]) -> N
 
 async def test_metrics_expose_the_seed_names(client: httpx.AsyncClient, services: dict[str, ServiceProcess]) -> None:
     user = await signup(client)
-    await client.post(
-        "/api/v1/executions", json={"executions": [execution()]}, headers=auth(user["access_token"])
-    )
+    await client.post("/api/v1/executions", json={"executions": [execution()]}, headers=auth(user["access_token"]))
     async with httpx.AsyncClient() as http:
         gateway = (await http.get(f"{services['gateway'].url}/metrics")).text
         trades = (await http.get(f"{services['trades'].url}/metrics")).text
-    assert 'http_request_duration_seconds_bucket{le="0.05",method="POST",route="/api/v1/executions",status="201"}' in gateway
+    assert (
+        'http_request_duration_seconds_bucket{le="0.05",method="POST",route="/api/v1/executions",status="201"}'
+        in gateway
+    )
     assert "db_query_duration_seconds_bucket" in gateway
     assert 'db_query_duration_seconds_count{operation="insert",table="executions"}' in trades
     assert "tj_consumer_lag" in trades
@@ -46,7 +48,9 @@ async def test_metrics_expose_the_seed_names(client: httpx.AsyncClient, services
 
 async def test_record_then_list_executions(client: httpx.AsyncClient) -> None:
     user = await signup(client)
-    body = {"executions": [execution("reliance", "buy", "10", "2950.50"), execution("RELIANCE", "sell", "10", "2961.25")]}
+    body = {
+        "executions": [execution("reliance", "buy", "10", "2950.50"), execution("RELIANCE", "sell", "10", "2961.25")]
+    }
     response = await client.post("/api/v1/executions", json=body, headers=auth(user["access_token"]))
     assert response.status_code == 201, response.text
     stored = response.json()["executions"]
@@ -72,7 +76,9 @@ async def test_every_write_needs_authentication(client: httpx.AsyncClient) -> No
 
 async def test_users_never_see_each_other(client: httpx.AsyncClient) -> None:
     alice, bob = await signup(client), await signup(client)
-    created = await client.post("/api/v1/executions", json={"executions": [execution()]}, headers=auth(alice["access_token"]))
+    created = await client.post(
+        "/api/v1/executions", json={"executions": [execution()]}, headers=auth(alice["access_token"])
+    )
     assert created.status_code == 201
     command_id = created.json()["command_id"]
     bobs = await client.get("/api/v1/executions", headers=auth(bob["access_token"]))
@@ -96,7 +102,9 @@ async def test_same_idempotency_key_is_stored_once(client: httpx.AsyncClient) ->
     body = {"executions": [execution()]}
     first = await client.post("/api/v1/executions", json=body, headers=headers)
     second = await client.post("/api/v1/executions", json=body, headers=headers)
-    concurrent = await asyncio.gather(*(client.post("/api/v1/executions", json=body, headers=headers) for _ in range(5)))
+    concurrent = await asyncio.gather(
+        *(client.post("/api/v1/executions", json=body, headers=headers) for _ in range(5))
+    )
     assert first.status_code == 201 and second.status_code == 201
     assert first.json() == second.json()
     assert all(r.status_code in (201, 202) for r in concurrent)
@@ -135,7 +143,9 @@ async def test_poison_message_goes_to_dlq_and_does_not_block(
     good = Envelope(type="trades.RecordExecutions", user_id=user_id, payload={"executions": [execution()]})
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_idempotence=True)
     dlq = AIOKafkaConsumer(
-        TRADES_COMMANDS.dlq, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest",
+        TRADES_COMMANDS.dlq,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
         group_id=None,
     )
     await producer.start()
@@ -165,6 +175,22 @@ async def test_poison_message_goes_to_dlq_and_does_not_block(
         assert b"ValidationError" in headers["dlq-error"]
         assert headers["dlq-original-topic"].decode() == TRADES_COMMANDS.name
         assert mine[1].value == b"{not json"
+
+        # Operators see them and can redrive them: a redriven message is tried again (it was
+        # never applied), so these come back to the dead-letter topic once more.
+        listed = await list_dead_letters(settings.kafka_bootstrap_servers, TRADES_COMMANDS.dlq)
+        assert len([d for d in listed if d.key == poison.key()]) >= 2
+        assert (
+            await redrive(settings.kafka_bootstrap_servers, TRADES_COMMANDS.dlq, group_id=f"redrive-{uuid.uuid4()}")
+            >= 2
+        )
+
+        async def dead_again() -> bool:
+            batch = await dlq.getmany(timeout_ms=500)
+            dead.extend(r for records in batch.values() for r in records)
+            return len([r for r in dead if r.key == poison.key()]) >= 4
+
+        await eventually(dead_again)
     finally:
         await producer.stop()
         await dlq.stop()
@@ -205,4 +231,3 @@ async def test_kafka_unreachable_means_503_never_201(
     await eventually(retried, timeout=60, interval=1.0)
     listed = await client.get("/api/v1/executions", headers=auth(user["access_token"]))
     assert len(listed.json()["items"]) == 1
-

@@ -43,7 +43,9 @@ async def inproc(infra_env: dict[str, str]) -> AsyncIterator[tuple[str, InMemory
     trades_port, gateway_port = free_port(), free_port()
     trades = trades_app(TradesSettings(port=trades_port), tracer_provider=provider)
     gateway = gateway_app(
-        GatewaySettings(port=gateway_port, trades_query_url=f"http://127.0.0.1:{trades_port}", command_reply_timeout=10),
+        GatewaySettings(
+            port=gateway_port, trades_query_url=f"http://127.0.0.1:{trades_port}", command_reply_timeout=10
+        ),
         tracer_provider=provider,
     )
     servers = [await _serve(trades, trades_port), await _serve(gateway, gateway_port)]
@@ -62,7 +64,9 @@ async def test_one_trace_from_http_to_the_resulting_event(inproc: tuple[str, InM
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         user = await signup(client)
         exporter.clear()
-        response = await client.post("/api/v1/executions", json={"executions": [execution()]}, headers=auth(user["access_token"]))
+        response = await client.post(
+            "/api/v1/executions", json={"executions": [execution()]}, headers=auth(user["access_token"])
+        )
         assert response.status_code == 201, response.text
 
     spans = exporter.get_finished_spans()

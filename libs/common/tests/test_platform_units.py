@@ -36,7 +36,9 @@ def test_settings_parse_the_seed_formats() -> None:
     assert parse_duration("15m") == 900 and parse_duration("1h") == 3600 and parse_duration(42) == 42
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
-    assert normalise_database_url("postgresql://u:p@h/db?sslmode=require") == "postgresql+asyncpg://u:p@h/db?ssl=require"
+    assert (
+        normalise_database_url("postgresql://u:p@h/db?sslmode=require") == "postgresql+asyncpg://u:p@h/db?ssl=require"
+    )
     settings = ServiceSettings(jwt_expires_in="15m")  # type: ignore[arg-type]
     assert settings.jwt_expires_in == 900
 
@@ -74,13 +76,19 @@ def test_every_consumed_topic_has_a_dead_letter_topic() -> None:
 
 
 def test_statement_labels_for_query_metrics() -> None:
-    assert describe_statement('INSERT INTO trades.executions (id) VALUES ($1)') == ("insert", "executions")
+    assert describe_statement("INSERT INTO trades.executions (id) VALUES ($1)") == ("insert", "executions")
     assert describe_statement("SELECT 1") == ("select", "none")
     assert describe_statement('UPDATE "trades"."outbox" SET x=1') == ("update", "outbox")
 
 
 def test_record_executions_contract_rejects_bad_fills() -> None:
-    good = {"symbol": "INFY", "side": "buy", "quantity": "1", "price": "1500", "executed_at": "2026-01-02T09:15:00+05:30"}
+    good = {
+        "symbol": "INFY",
+        "side": "buy",
+        "quantity": "1",
+        "price": "1500",
+        "executed_at": "2026-01-02T09:15:00+05:30",
+    }
     assert RecordExecutions.model_validate({"executions": [good]}).executions[0].quantity == 1
     for bad in (
         {**good, "quantity": "0"},

@@ -15,17 +15,19 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import MetaData, Table, and_, select, tuple_
+from sqlalchemy import MetaData, Table, and_, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tj_common.envelope import Envelope
+from tj_common.kafka import stop_consumer
 from tj_common.metrics import CONSUMED_MESSAGES, CONSUMER_LAG, DEAD_LETTERS
 from tj_common.outbox import Outbox
 from tj_common.telemetry import extract_context
@@ -80,6 +82,7 @@ class ExactlyOnceConsumer:
         max_attempts: int = 3,
         retry_backoff: float = 0.2,
         batch_size: int = 500,
+        dedup_retention_hours: int = 168,
     ) -> None:
         self.name = name
         self.bootstrap_servers = bootstrap_servers
@@ -95,6 +98,8 @@ class ExactlyOnceConsumer:
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.batch_size = batch_size
+        self.dedup_retention_hours = dedup_retention_hours
+        self._next_prune = 0.0
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.assigned: set[TopicPartition] = set()
@@ -125,7 +130,7 @@ class ExactlyOnceConsumer:
             except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
                 pass
         if self.consumer:
-            await self.consumer.stop()
+            await stop_consumer(self.consumer)
 
     @property
     def running(self) -> bool:
@@ -170,6 +175,23 @@ class ExactlyOnceConsumer:
                 if records:
                     await self._apply_with_recovery(tp, records)
             self._update_lag()
+            await self._prune_processed()
+
+    async def _prune_processed(self) -> None:
+        """Forget message ids older than the replay window (DESIGN §4: pruned by age)."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 600
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(
+                    delete(self.processed).where(
+                        self.processed.c.processed_at < func.now() - timedelta(hours=self.dedup_retention_hours)
+                    )
+                )
+        except Exception:
+            log.exception("pruning processed message ids failed")
 
     async def _apply_with_recovery(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
         assert self.consumer is not None
@@ -258,18 +280,20 @@ class ExactlyOnceConsumer:
     async def _mark_processed(
         self, session: AsyncSession, record: ConsumerRecord, envelope: Envelope, outcome: str
     ) -> bool:
-        stmt = (
-            pg_insert(self.processed)
-            .values(
-                message_id=envelope.id,
-                user_id=envelope.user_id,
-                topic=record.topic,
-                message_type=envelope.type,
-                outcome=outcome,
-            )
-            .on_conflict_do_nothing(index_elements=[self.processed.c.message_id])
-            .returning(self.processed.c.message_id)
+        """True when the message is new. A dead-lettered message that an operator redrives
+        counts as new: it was never applied."""
+        insert = pg_insert(self.processed).values(
+            message_id=envelope.id,
+            user_id=envelope.user_id,
+            topic=record.topic,
+            message_type=envelope.type,
+            outcome=outcome,
         )
+        stmt = insert.on_conflict_do_update(
+            index_elements=[self.processed.c.message_id],
+            set_={"outcome": insert.excluded.outcome, "error": None, "processed_at": func.now()},
+            where=self.processed.c.outcome == "dead_lettered",
+        ).returning(self.processed.c.message_id)
         return (await session.execute(stmt)).first() is not None
 
     async def _dead_letter(

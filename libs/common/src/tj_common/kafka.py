@@ -3,7 +3,9 @@ middlewares and an idempotent producer (acks=all), so a retried send is never wr
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 from faststream.kafka import KafkaBroker
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -41,3 +43,14 @@ def make_broker(settings: ServiceSettings, tracer_provider: TracerProvider) -> K
         logger=logging.getLogger(f"tj.{settings.service_name}.kafka"),
         log_level=logging.DEBUG,
     )
+
+
+async def stop_consumer(consumer: Any) -> None:
+    """Stop an aiokafka consumer. A group-less consumer's stop() can surface the cancellation of
+    its own internal task as CancelledError; swallow that one, never a cancellation of ours."""
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

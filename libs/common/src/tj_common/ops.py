@@ -5,6 +5,8 @@ migrate [--service]  apply pending migrations (all services by default)
 rollback --service --steps N
 reset [--service]    drop everything of a service's schema and re-apply its migrations
 revision --service -m MSG
+dlq-list TOPIC       list the dead letters of TOPIC (e.g. trades.commands)
+dlq-redrive TOPIC    send TOPIC's dead letters back to TOPIC
 wait-health URL...   wait until each URL answers 200
 """
 
@@ -18,9 +20,10 @@ import time
 import httpx
 
 from tj_common import migrations
+from tj_common.deadletters import list_dead_letters, redrive
 from tj_common.settings import ServiceSettings
 from tj_common.storage import ensure_bucket
-from tj_common.topics import ensure_topics
+from tj_common.topics import Topic, ensure_topics
 
 
 def _targets(service: str | None) -> tuple[str, ...]:
@@ -42,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("revision")
     p.add_argument("--service", choices=migrations.SERVICES, required=True)
     p.add_argument("-m", "--message", required=True)
+    for name in ("dlq-list", "dlq-redrive"):
+        p = sub.add_parser(name)
+        p.add_argument("topic", help="the topic whose dead letters to handle, e.g. trades.commands")
     p = sub.add_parser("wait-health")
     p.add_argument("urls", nargs="+")
     p.add_argument("--timeout", type=float, default=90.0)
@@ -73,6 +79,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{service}: reset")
     elif args.command == "revision":
         migrations.revision(args.service, args.message)
+    elif args.command == "dlq-list":
+        settings = ServiceSettings()
+        letters = asyncio.run(list_dead_letters(settings.kafka_bootstrap_servers, Topic(args.topic).dlq))
+        for letter in letters:
+            print(f"{letter.partition}:{letter.offset}\tkey={letter.key!r}\t{letter.size}B\t{letter.error}")
+        print(f"{len(letters)} dead letter(s)")
+    elif args.command == "dlq-redrive":
+        settings = ServiceSettings()
+        moved = asyncio.run(redrive(settings.kafka_bootstrap_servers, Topic(args.topic).dlq))
+        print(f"redriven: {moved}")
     elif args.command == "wait-health":
         return wait_health(args.urls, args.timeout)
     return 0

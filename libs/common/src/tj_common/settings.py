@@ -114,6 +114,8 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 3
     consumer_retry_backoff: float = 0.2
     consumer_batch_size: int = 500
+    # How long processed message ids are kept for de-duplication (and command status).
+    message_dedup_retention_hours: int = 168
 
     @field_validator("jwt_expires_in", mode="before")
     @classmethod

@@ -21,6 +21,9 @@ def make_s3_client(settings: ServiceSettings) -> Any:
             signature_version="s3v4",
             s3={"addressing_style": "path"},
             retries={"max_attempts": 3, "mode": "standard"},
+            # Checksum headers only where S3 requires them: S3-compatible servers vary.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
             connect_timeout=2,
             read_timeout=10,
         ),
