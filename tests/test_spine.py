@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.harness import ROOT, ServiceProcess, auth, eventually, execution, signup
+from tests.harness import ROOT, ServiceProcess, auth, eventually, execution, free_port, signup
 from tj_common.deadletters import list_dead_letters, redrive
 from tj_common.envelope import Envelope
 from tj_common.settings import ServiceSettings
@@ -231,3 +231,32 @@ async def test_kafka_unreachable_means_503_never_201(
     await eventually(retried, timeout=60, interval=1.0)
     listed = await client.get("/api/v1/executions", headers=auth(user["access_token"]))
     assert len(listed.json()["items"]) == 1
+
+
+async def test_two_gateway_replicas_both_answer_201(
+    services: dict[str, ServiceProcess], ports: dict[str, int], infra_env: dict[str, str]
+) -> None:
+    """The replica that holds the request sees the answer, whichever replica published before."""
+    second = ServiceProcess("gateway", free_port(), services["gateway"].env)
+    second.start()
+    try:
+        second.wait_healthy()
+        async with (
+            httpx.AsyncClient(base_url=services["gateway"].url, timeout=30) as one,
+            httpx.AsyncClient(base_url=second.url, timeout=30) as two,
+        ):
+            user = await signup(one)
+            headers = auth(user["access_token"])
+            responses = await asyncio.gather(
+                *(
+                    (one if i % 2 else two).post(
+                        "/api/v1/executions", json={"executions": [execution()]}, headers=headers
+                    )
+                    for i in range(20)
+                )
+            )
+            assert [r.status_code for r in responses] == [201] * 20
+            listed = await two.get("/api/v1/executions", headers=headers, params={"limit": 100})
+            assert len(listed.json()["items"]) == 20
+    finally:
+        second.stop()

@@ -48,7 +48,14 @@ def test_rotation_keeps_old_tokens_valid_until_they_expire() -> None:
 )
 def test_claims_are_checked(mutate: object) -> None:
     tokens = TokenService(Settings(jwt_secret=SECRET_A))  # type: ignore[arg-type]
-    claims = {"sub": str(uuid.uuid4()), "iss": "trading-journal", "aud": "trading-journal-api", "iat": 1, "exp": 4102444800, "jti": "x"}
+    claims = {
+        "sub": str(uuid.uuid4()),
+        "iss": "trading-journal",
+        "aud": "trading-journal-api",
+        "iat": 1,
+        "exp": 4102444800,
+        "jti": "x",
+    }
     token = jwt.encode(mutate(claims), SECRET_A, algorithm="HS256", headers={"kid": "k1"})  # type: ignore[operator]
     with pytest.raises(InvalidToken):
         tokens.verify(token)
@@ -56,7 +63,14 @@ def test_claims_are_checked(mutate: object) -> None:
 
 def test_algorithm_is_pinned() -> None:
     tokens = TokenService(Settings(jwt_secret=SECRET_A))  # type: ignore[arg-type]
-    claims = {"sub": str(uuid.uuid4()), "iss": "trading-journal", "aud": "trading-journal-api", "iat": 1, "exp": 4102444800, "jti": "x"}
+    claims = {
+        "sub": str(uuid.uuid4()),
+        "iss": "trading-journal",
+        "aud": "trading-journal-api",
+        "iat": 1,
+        "exp": 4102444800,
+        "jti": "x",
+    }
     unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": "k1"})
     with pytest.raises(InvalidToken):
         tokens.verify(unsigned)

@@ -17,6 +17,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tj_common.settings import SERVICE_SCHEMAS, ServiceSettings
 
 SERVICES = tuple(SERVICE_SCHEMAS)
+# Each role's search_path is its own schema, which would make PostgreSQL's default schema equal
+# the service's and hide it from autogenerate; point the default elsewhere so every object is
+# compared under its explicit schema.
+AUTOGENERATE_CONNECT_ARGS = {"server_settings": {"search_path": "public"}}
 
 
 def service_settings(service: str) -> ServiceSettings:
@@ -61,7 +65,9 @@ def run_env(metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run_async() -> None:
-        engine = create_async_engine(settings.database_url, poolclass=pool.NullPool)
+        engine = create_async_engine(
+            settings.database_url, poolclass=pool.NullPool, connect_args=AUTOGENERATE_CONNECT_ARGS
+        )
         async with engine.connect() as connection:
             await connection.run_sync(do_run)
         await engine.dispose()

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from opentelemetry import metrics as otel_metrics
@@ -28,7 +29,7 @@ from tj_common.metrics import metrics_middleware, metrics_response
 from tj_common.outbox import Outbox, OutboxRelay
 from tj_common.settings import ServiceSettings
 from tj_common.storage import make_s3_client
-from tj_common.telemetry import make_tracer_provider, request_id_var
+from tj_common.telemetry import configure_logging, configure_sentry, make_tracer_provider, request_id_var
 
 log = logging.getLogger(__name__)
 
@@ -228,3 +229,20 @@ class Runtime:
             app, tracer_provider=self.tracer_provider, excluded_urls="/metrics,/health,/api/health"
         )
         return app
+
+
+def serve(create_app: Callable[..., FastAPI], settings: ServiceSettings) -> None:
+    """Run one service process: JSON logs, Sentry when configured, uvicorn.
+
+    Keep-alive outlasts clients' idle expiry (httpx: 5 s), so a client never reuses a connection
+    the server is closing at that moment."""
+    configure_logging(settings)
+    configure_sentry(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=75,
+    )

@@ -15,8 +15,10 @@ from collections import defaultdict
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from opentelemetry.trace import SpanKind
+
 from tj_common.envelope import Envelope
 from tj_common.errors import ServiceUnavailable
+from tj_common.kafka import stop_consumer
 from tj_common.metrics import COMMANDS_PUBLISHED
 from tj_common.runtime import Runtime
 from tj_common.telemetry import extract_context
@@ -62,7 +64,7 @@ class CommandBus:
             except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
                 pass
         if self.listener:
-            await self.listener.stop()
+            await stop_consumer(self.listener)
 
     async def _listen(self) -> None:
         assert self.listener is not None

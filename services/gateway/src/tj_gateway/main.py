@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
-from tj_common.runtime import Runtime
-from tj_common.telemetry import configure_logging, configure_sentry
-from tj_common.topics import TRADES_EVENTS
 
+from tj_common.runtime import Runtime, serve
+from tj_common.topics import TRADES_EVENTS
 from tj_gateway.commands import CommandBus
 from tj_gateway.executions.endpoints import router as executions_router
 from tj_gateway.identity.endpoints import router as auth_router
@@ -47,10 +45,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
 
 
 def run() -> None:
-    settings = Settings()
-    configure_logging(settings)
-    configure_sentry(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    serve(create_app, Settings())
 
 
 if __name__ == "__main__":

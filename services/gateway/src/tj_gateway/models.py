@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, String, Table, func
 from sqlalchemy.dialects.postgresql import UUID
+
 from tj_common.db import service_metadata
 
 metadata = service_metadata("identity")

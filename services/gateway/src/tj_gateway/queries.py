@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+
 from tj_common.errors import AppError, NotFound, ServiceUnavailable
 
 

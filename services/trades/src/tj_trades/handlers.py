@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
+
 from tj_common.consumer import Delivery, Handler, PoisonMessage
 from tj_common.contracts import trades as contract
 from tj_common.envelope import Envelope, derived_id
 from tj_common.outbox import Outbox
 from tj_common.topics import TRADES_EVENTS
-
 from tj_trades import repository
 from tj_trades.models import metadata
 

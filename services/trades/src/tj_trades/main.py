@@ -3,13 +3,11 @@ through its outbox, and serves its internal query API, health and metrics."""
 
 from __future__ import annotations
 
-import uvicorn
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
-from tj_common.runtime import Runtime
-from tj_common.telemetry import configure_logging, configure_sentry
-from tj_common.topics import TRADES_COMMANDS
 
+from tj_common.runtime import Runtime, serve
+from tj_common.topics import TRADES_COMMANDS
 from tj_trades.handlers import make_handlers
 from tj_trades.models import metadata
 from tj_trades.queries import router
@@ -24,10 +22,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
 
 
 def run() -> None:
-    settings = Settings()
-    configure_logging(settings)
-    configure_sentry(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+    serve(create_app, Settings())
 
 
 if __name__ == "__main__":

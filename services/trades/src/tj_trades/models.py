@@ -15,6 +15,7 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import UUID
+
 from tj_common.db import service_metadata
 
 metadata = service_metadata("trades")

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
+
 from tj_common.contracts import trades as contract
 from tj_common.errors import BadRequest, NotFound
 from tj_common.runtime import Runtime
-
 from tj_trades import repository
 from tj_trades.models import metadata
 

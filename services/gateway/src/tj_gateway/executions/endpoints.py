@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
+
 from tj_common.contracts import trades as contract
 from tj_common.envelope import Envelope, command_id_for
 from tj_common.errors import AppError
 from tj_common.topics import TRADES_COMMANDS
-
 from tj_gateway.commands import CommandBus
 from tj_gateway.identity.dependencies import CurrentUser
 from tj_gateway.queries import QueryClient

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from tj_common.errors import Unauthorized
 
+from tj_common.errors import Unauthorized
 from tj_gateway.identity.tokens import AccessClaims, InvalidToken, TokenService
 
 bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from tj_common.errors import Conflict, Unauthorized
 
+from tj_common.errors import Conflict, Unauthorized
 from tj_gateway.identity import passwords, repository
 from tj_gateway.identity.schemas import LoginIn, SignupIn, TokenPair, UserOut
 from tj_gateway.identity.tokens import TokenService
