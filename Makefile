@@ -4,7 +4,8 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export UV_PYTHON_DOWNLOADS := never
-UV ?= uv
+# uv from PATH, or the module a fresh `pip install uv` leaves when no shim is on PATH yet.
+UV ?= $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 RUN := $(UV) run --frozen
 SERVICE ?=
 STEPS ?= 1
@@ -17,7 +18,7 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 install: ## Install uv (if missing) and the locked Python packages
-	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen
 
 dev: install infra-up db-migrate ## Start infrastructure and all four services, seed a demo user

@@ -216,6 +216,23 @@ class ExactlyOnceConsumer:
                     return
 
     async def apply_batch(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        """Apply records of one partition in one transaction. First optimistically, without a
+        savepoint per message; if any message fails, the transaction is rolled back and the batch
+        is applied again with each message isolated, retried and, if it keeps failing,
+        dead-lettered."""
+        try:
+            outcomes = await self._apply_batch(tp, records, careful=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            outcomes = await self._apply_batch(tp, records, careful=True)
+        for outcome in outcomes:
+            CONSUMED_MESSAGES.labels(tp.topic, outcome).inc()
+            if outcome == "dead_lettered":
+                DEAD_LETTERS.labels(tp.topic).inc()
+
+    async def _apply_batch(self, tp: TopicPartition, records: list[ConsumerRecord], *, careful: bool) -> list[str]:
+        outcomes: list[str] = []
         async with self.sessionmaker() as session, session.begin():
             stored = (
                 await session.execute(
@@ -227,7 +244,7 @@ class ExactlyOnceConsumer:
             for record in records:
                 if stored is not None and record.offset < stored:
                     continue  # applied before a rebalance or restart; its effects are committed
-                await self._apply_one(session, record)
+                outcomes.append(await self._apply_one(session, record, careful=careful))
             next_offset = records[-1].offset + 1
             if stored is None or next_offset > stored:
                 stmt = pg_insert(self.offsets).values(topic=tp.topic, partition=tp.partition, next_offset=next_offset)
@@ -237,8 +254,9 @@ class ExactlyOnceConsumer:
                         set_={"next_offset": next_offset, "updated_at": stmt.excluded.updated_at},
                     )
                 )
+        return outcomes
 
-    async def _apply_one(self, session: AsyncSession, record: ConsumerRecord) -> None:
+    async def _apply_one(self, session: AsyncSession, record: ConsumerRecord, *, careful: bool) -> str:
         parent = extract_context(dict(record.headers or ()))
         with self.tracer.start_as_current_span(
             f"{record.topic} process",
@@ -252,22 +270,14 @@ class ExactlyOnceConsumer:
                 "messaging.consumer.group.name": self.group_id,
             },
         ) as span:
+            if not careful:
+                return await self._handle(session, record, span)
             error: BaseException | None = None
             envelope: Envelope | None = None
             for attempt in range(1, self.max_attempts + 1):
                 try:
                     async with session.begin_nested():
-                        envelope = Envelope.decode(record.value)
-                        span.set_attribute("messaging.message.id", str(envelope.id))
-                        span.set_attribute("tj.message.type", envelope.type)
-                        new = await self._mark_processed(session, record, envelope, "applied")
-                        handler = self.handlers.get(envelope.type)
-                        if handler is None:
-                            raise PoisonMessage(f"no handler for message type {envelope.type!r}")
-                        delivery = Delivery(record.topic, record.partition, record.offset, envelope, not new)
-                        await handler(session, delivery)
-                    CONSUMED_MESSAGES.labels(record.topic, "applied" if new else "duplicate").inc()
-                    return
+                        return await self._handle(session, record, span)
                 except Exception as exc:
                     error = exc
                     if attempt < self.max_attempts:
@@ -275,7 +285,23 @@ class ExactlyOnceConsumer:
             assert error is not None
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
+            try:
+                envelope = Envelope.decode(record.value)
+            except ValueError:
+                envelope = None
             await self._dead_letter(session, record, envelope, error)
+            return "dead_lettered"
+
+    async def _handle(self, session: AsyncSession, record: ConsumerRecord, span: Any) -> str:
+        envelope = Envelope.decode(record.value)
+        span.set_attribute("messaging.message.id", str(envelope.id))
+        span.set_attribute("tj.message.type", envelope.type)
+        new = await self._mark_processed(session, record, envelope, "applied")
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            raise PoisonMessage(f"no handler for message type {envelope.type!r}")
+        await handler(session, Delivery(record.topic, record.partition, record.offset, envelope, not new))
+        return "applied" if new else "duplicate"
 
     async def _mark_processed(
         self, session: AsyncSession, record: ConsumerRecord, envelope: Envelope, outcome: str
@@ -336,8 +362,6 @@ class ExactlyOnceConsumer:
                         set_={"outcome": "dead_lettered", "error": reason},
                     )
                 )
-        DEAD_LETTERS.labels(record.topic).inc()
-        CONSUMED_MESSAGES.labels(record.topic, "dead_lettered").inc()
         log.warning(
             "message dead-lettered",
             extra={
