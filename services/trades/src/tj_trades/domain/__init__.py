@@ -1,0 +1,1 @@
+"""Pure trade math of the trades service: no I/O, deterministic, Decimal throughout."""
