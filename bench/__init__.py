@@ -1,0 +1,1 @@
+"""Benchmarks of the running system (``make bench``); results as JSON under ``bench/results/``."""
