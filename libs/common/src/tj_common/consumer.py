@@ -13,16 +13,21 @@ import asyncio
 import logging
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import groupby
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from sqlalchemy import MetaData, Table, and_, delete, func, select, tuple_
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from sqlalchemy import MetaData, Table, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,16 +42,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Delivery:
-    """What a handler knows about the message it applies."""
+    """What a handler knows about one message it applies."""
 
     topic: str
     partition: int
     offset: int
     envelope: Envelope
     duplicate: bool = False
+    # The trace context of this message's consumer span: events it causes are written under it.
+    context: Context | None = None
 
 
-Handler = Callable[[AsyncSession, Delivery], Awaitable[None]]
+# A handler applies a run of consecutive messages of one type (often one message) inside the
+# consumer's transaction; it does the work set-based where it can.
+Handler = Callable[[AsyncSession, list[Delivery]], Awaitable[None]]
 
 
 class PoisonMessage(Exception):
@@ -171,9 +180,9 @@ class ExactlyOnceConsumer:
                 log.exception("fetch failed")
                 await asyncio.sleep(1.0)
                 continue
-            for tp, records in batches.items():
-                if records:
-                    await self._apply_with_recovery(tp, records)
+            batches = {tp: records for tp, records in batches.items() if records}
+            if batches:
+                await self._apply_with_recovery(batches)
             self._update_lag()
             await self._prune_processed()
 
@@ -193,91 +202,160 @@ class ExactlyOnceConsumer:
         except Exception:
             log.exception("pruning processed message ids failed")
 
-    async def _apply_with_recovery(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    async def _apply_with_recovery(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         assert self.consumer is not None
         delay = 0.5
-        while True:
+        while batches:
             try:
-                await self.apply_batch(tp, records)
-                self.positions[tp] = records[-1].offset + 1
+                await self.apply_batch(batches)
+                for tp, records in batches.items():
+                    self.positions[tp] = records[-1].offset + 1
                 self.on_commit()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # The transaction rolled back as a whole (e.g. the database went away): nothing was
-                # applied, so the same records are tried again; the partition waits, in order.
-                log.exception(
-                    "batch failed; retrying", extra={"fields": {"topic": tp.topic, "partition": tp.partition}}
-                )
+                # applied, so the same records are tried again; each partition waits, in order.
+                log.exception("batch failed; retrying", extra={"fields": {"partitions": len(batches)}})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-                if tp not in self.consumer.assignment():
-                    return
+                assignment = self.consumer.assignment()
+                batches = {tp: records for tp, records in batches.items() if tp in assignment}
 
-    async def apply_batch(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        """Apply records of one partition in one transaction. First optimistically, without a
-        savepoint per message; if any message fails, the transaction is rolled back and the batch
-        is applied again with each message isolated, retried and, if it keeps failing,
-        dead-lettered."""
+    async def apply_batch(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Apply the records of several partitions in one transaction with their offsets. First
+        optimistically, set-based and without savepoints; if anything fails, the transaction is
+        rolled back and the batch applied again with each message isolated in a savepoint,
+        retried and, if it keeps failing, dead-lettered."""
+        spans = self._start_spans(batches)
         try:
-            outcomes = await self._apply_batch(tp, records, careful=False)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            outcomes = await self._apply_batch(tp, records, careful=True)
-        for outcome in outcomes:
-            CONSUMED_MESSAGES.labels(tp.topic, outcome).inc()
+            try:
+                outcomes = await self._apply(batches, spans, careful=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                outcomes = await self._apply(batches, spans, careful=True)
+        finally:
+            for span in spans.values():
+                span.end()
+        for (topic, outcome), count in outcomes.items():
+            CONSUMED_MESSAGES.labels(topic, outcome).inc(count)
             if outcome == "dead_lettered":
-                DEAD_LETTERS.labels(tp.topic).inc()
+                DEAD_LETTERS.labels(topic).inc(count)
 
-    async def _apply_batch(self, tp: TopicPartition, records: list[ConsumerRecord], *, careful: bool) -> list[str]:
-        outcomes: list[str] = []
+    def _start_spans(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> dict[tuple[str, int, int], Span]:
+        spans: dict[tuple[str, int, int], Span] = {}
+        for tp, records in batches.items():
+            for record in records:
+                spans[(tp.topic, tp.partition, record.offset)] = self.tracer.start_span(
+                    f"{record.topic} process",
+                    context=extract_context(dict(record.headers or ())),
+                    kind=SpanKind.CONSUMER,
+                    attributes={
+                        "messaging.system": "kafka",
+                        "messaging.destination.name": record.topic,
+                        "messaging.kafka.destination.partition": record.partition,
+                        "messaging.kafka.message.offset": record.offset,
+                        "messaging.consumer.group.name": self.group_id,
+                    },
+                )
+        return spans
+
+    async def _apply(
+        self,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        spans: dict[tuple[str, int, int], Span],
+        *,
+        careful: bool,
+    ) -> Counter[tuple[str, str]]:
+        outcomes: Counter[tuple[str, str]] = Counter()
         async with self.sessionmaker() as session, session.begin():
-            stored = (
+            stored_rows = (
                 await session.execute(
-                    select(self.offsets.c.next_offset)
-                    .where(and_(self.offsets.c.topic == tp.topic, self.offsets.c.partition == tp.partition))
+                    select(self.offsets.c.topic, self.offsets.c.partition, self.offsets.c.next_offset)
+                    .where(
+                        tuple_(self.offsets.c.topic, self.offsets.c.partition).in_(
+                            [(tp.topic, tp.partition) for tp in batches]
+                        )
+                    )
                     .with_for_update()
                 )
-            ).scalar_one_or_none()
-            for record in records:
-                if stored is not None and record.offset < stored:
-                    continue  # applied before a rebalance or restart; its effects are committed
-                outcomes.append(await self._apply_one(session, record, careful=careful))
-            next_offset = records[-1].offset + 1
-            if stored is None or next_offset > stored:
-                stmt = pg_insert(self.offsets).values(topic=tp.topic, partition=tp.partition, next_offset=next_offset)
+            ).all()
+            stored = {TopicPartition(r.topic, r.partition): r.next_offset for r in stored_rows}
+            # Records applied before a rebalance or restart are skipped: their effects are committed.
+            todo = [r for tp, records in batches.items() for r in records if tp not in stored or r.offset >= stored[tp]]
+            if todo:
+                if careful:
+                    for record in todo:
+                        span = spans[(record.topic, record.partition, record.offset)]
+                        outcomes[(record.topic, await self._apply_isolated(session, record, span))] += 1
+                else:
+                    for outcome in await self._apply_fast(session, todo, spans):
+                        outcomes[outcome] += 1
+            offsets = [
+                {"topic": tp.topic, "partition": tp.partition, "next_offset": records[-1].offset + 1}
+                for tp, records in batches.items()
+                if tp not in stored or records[-1].offset + 1 > stored[tp]
+            ]
+            if offsets:
+                stmt = pg_insert(self.offsets).values(offsets)
                 await session.execute(
                     stmt.on_conflict_do_update(
                         index_elements=[self.offsets.c.topic, self.offsets.c.partition],
-                        set_={"next_offset": next_offset, "updated_at": stmt.excluded.updated_at},
+                        set_={"next_offset": stmt.excluded.next_offset, "updated_at": func.now()},
                     )
                 )
         return outcomes
 
-    async def _apply_one(self, session: AsyncSession, record: ConsumerRecord, *, careful: bool) -> str:
-        parent = extract_context(dict(record.headers or ()))
-        with self.tracer.start_as_current_span(
-            f"{record.topic} process",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": record.topic,
-                "messaging.kafka.destination.partition": record.partition,
-                "messaging.kafka.message.offset": record.offset,
-                "messaging.consumer.group.name": self.group_id,
-            },
-        ) as span:
-            if not careful:
-                return await self._handle(session, record, span)
-            error: BaseException | None = None
-            envelope: Envelope | None = None
+    async def _apply_fast(
+        self, session: AsyncSession, records: list[ConsumerRecord], spans: dict[tuple[str, int, int], Span]
+    ) -> list[tuple[str, str]]:
+        envelopes = [Envelope.decode(r.value) for r in records]
+        new_ids = await self._mark_processed(session, list(zip(records, envelopes, strict=True)))
+        deliveries = [
+            Delivery(
+                r.topic,
+                r.partition,
+                r.offset,
+                e,
+                duplicate=e.id not in new_ids,
+                context=trace.set_span_in_context(spans[(r.topic, r.partition, r.offset)]),
+            )
+            for r, e in zip(records, envelopes, strict=True)
+        ]
+        # Consecutive messages of one type go to their handler together; order is kept.
+        first = deliveries[0].context
+        token = otel_context.attach(first) if first is not None else None
+        try:
+            for _, run in groupby(deliveries, key=lambda d: d.envelope.type):
+                batch = list(run)
+                await self._handler(batch[0].envelope.type)(session, batch)
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+        return [(d.topic, "duplicate" if d.duplicate else "applied") for d in deliveries]
+
+    def _handler(self, message_type: str) -> Handler:
+        handler = self.handlers.get(message_type)
+        if handler is None:
+            raise PoisonMessage(f"no handler for message type {message_type!r}")
+        return handler
+
+    async def _apply_isolated(self, session: AsyncSession, record: ConsumerRecord, span: Span) -> str:
+        error: BaseException | None = None
+        context = trace.set_span_in_context(span)
+        token = otel_context.attach(context)
+        try:
             for attempt in range(1, self.max_attempts + 1):
                 try:
                     async with session.begin_nested():
-                        return await self._handle(session, record, span)
+                        envelope = Envelope.decode(record.value)
+                        span.set_attribute("messaging.message.id", str(envelope.id))
+                        new = bool(await self._mark_processed(session, [(record, envelope)]))
+                        delivery = Delivery(record.topic, record.partition, record.offset, envelope, not new, context)
+                        await self._handler(envelope.type)(session, [delivery])
+                    return "applied" if new else "duplicate"
                 except Exception as exc:
                     error = exc
                     if attempt < self.max_attempts:
@@ -286,41 +364,37 @@ class ExactlyOnceConsumer:
             span.record_exception(error)
             span.set_status(Status(StatusCode.ERROR, str(error)[:200]))
             try:
-                envelope = Envelope.decode(record.value)
+                dead: Envelope | None = Envelope.decode(record.value)
             except ValueError:
-                envelope = None
-            await self._dead_letter(session, record, envelope, error)
+                dead = None
+            await self._dead_letter(session, record, dead, error)
             return "dead_lettered"
-
-    async def _handle(self, session: AsyncSession, record: ConsumerRecord, span: Any) -> str:
-        envelope = Envelope.decode(record.value)
-        span.set_attribute("messaging.message.id", str(envelope.id))
-        span.set_attribute("tj.message.type", envelope.type)
-        new = await self._mark_processed(session, record, envelope, "applied")
-        handler = self.handlers.get(envelope.type)
-        if handler is None:
-            raise PoisonMessage(f"no handler for message type {envelope.type!r}")
-        await handler(session, Delivery(record.topic, record.partition, record.offset, envelope, not new))
-        return "applied" if new else "duplicate"
+        finally:
+            otel_context.detach(token)
 
     async def _mark_processed(
-        self, session: AsyncSession, record: ConsumerRecord, envelope: Envelope, outcome: str
-    ) -> bool:
-        """True when the message is new. A dead-lettered message that an operator redrives
-        counts as new: it was never applied."""
+        self, session: AsyncSession, items: list[tuple[ConsumerRecord, Envelope]]
+    ) -> set[uuid.UUID]:
+        """The ids among ``items`` seen for the first time. A dead-lettered message that an
+        operator redrives counts as new: it was never applied."""
         insert = pg_insert(self.processed).values(
-            message_id=envelope.id,
-            user_id=envelope.user_id,
-            topic=record.topic,
-            message_type=envelope.type,
-            outcome=outcome,
+            [
+                {
+                    "message_id": envelope.id,
+                    "user_id": envelope.user_id,
+                    "topic": record.topic,
+                    "message_type": envelope.type,
+                    "outcome": "applied",
+                }
+                for record, envelope in items
+            ]
         )
         stmt = insert.on_conflict_do_update(
             index_elements=[self.processed.c.message_id],
             set_={"outcome": insert.excluded.outcome, "error": None, "processed_at": func.now()},
             where=self.processed.c.outcome == "dead_lettered",
         ).returning(self.processed.c.message_id)
-        return (await session.execute(stmt)).first() is not None
+        return set((await session.execute(stmt)).scalars().all())
 
     async def _dead_letter(
         self, session: AsyncSession, record: ConsumerRecord, envelope: Envelope | None, error: BaseException

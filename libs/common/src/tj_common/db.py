@@ -83,7 +83,9 @@ def make_engine(settings: ServiceSettings, **overrides: Any) -> AsyncEngine:
     options: dict[str, Any] = {
         "pool_size": settings.database_pool_size,
         "max_overflow": settings.database_pool_size,
-        "pool_pre_ping": True,
+        # No pre-ping: it costs a round trip per checkout; a dead connection fails its one use,
+        # and consumers retry the whole batch.
+        "pool_pre_ping": False,
         "pool_recycle": 1800,
         "connect_args": {
             "server_settings": {

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+import uuid
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from starlette.requests import Request
+from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
-from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tj_common.telemetry import request_id_var
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -33,27 +35,42 @@ DEAD_LETTERS = Counter("tj_dead_letters", "Messages sent to a dead-letter topic"
 COMMANDS_PUBLISHED = Counter("tj_commands_published", "Commands published by the gateway", ["type", "outcome"])
 
 
-def route_template(request: Request) -> str:
-    """The route's path template, so ids do not explode the label set."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return getattr(route, "path", request.url.path)
-    return "unmatched"
+class RequestMiddleware:
+    """Pure ASGI middleware (no per-request task or body buffering): a request id on every
+    response and log line, and ``http_request_duration_seconds`` labelled by route template."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
-async def metrics_middleware(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    start = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        route = route_template(request)
-        labels = (request.method, route, str(status))
-        HTTP_REQUEST_DURATION.labels(*labels).observe(time.perf_counter() - start)
-        HTTP_REQUESTS.labels(*labels).inc()
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id" and len(value) <= 128:
+                request_id = value.decode("latin-1")
+                break
+        request_id = request_id or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            labels = (scope["method"], route, str(status))
+            HTTP_REQUEST_DURATION.labels(*labels).observe(time.perf_counter() - start)
+            HTTP_REQUESTS.labels(*labels).inc()
 
 
 def metrics_response() -> Response:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -35,19 +38,42 @@ class Outbox:
         key: bytes | None = None,
         body: bytes | None = None,
         extra_headers: dict[str, str] | None = None,
+        context: Context | None = None,
     ) -> None:
-        headers = inject_headers()
-        headers.update(extra_headers or {})
-        await session.execute(
-            insert(self.table).values(
-                topic=topic,
-                message_key=key if key is not None else envelope.key(),
-                message_id=envelope.id,
-                message_type=envelope.type,
-                body=body if body is not None else envelope.encode(),
-                headers=headers,
-            )
+        await self.put_many(
+            session, [OutboxMessage(topic, envelope, key=key, body=body, headers=extra_headers, context=context)]
         )
+
+    async def put_many(self, session: AsyncSession, messages: Sequence[OutboxMessage]) -> None:
+        """One multi-row insert. Each row keeps the trace context it was caused under (its
+        ``context``, or the current one), which the relay restores when it publishes."""
+        if not messages:
+            return
+        rows = []
+        for m in messages:
+            headers = inject_headers(m.context)
+            headers.update(m.headers or {})
+            rows.append(
+                {
+                    "topic": m.topic,
+                    "message_key": m.key if m.key is not None else m.envelope.key(),
+                    "message_id": m.envelope.id,
+                    "message_type": m.envelope.type,
+                    "body": m.body if m.body is not None else m.envelope.encode(),
+                    "headers": headers,
+                }
+            )
+        await session.execute(insert(self.table), rows)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    topic: str
+    envelope: Envelope
+    key: bytes | None = None
+    body: bytes | None = None
+    headers: dict[str, str] | None = None
+    context: Context | None = None
 
 
 class OutboxRelay:
@@ -139,8 +165,14 @@ class OutboxRelay:
                 last_lock_check = now
 
     async def publish_pending(self) -> int:
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(self.table).order_by(self.table.c.id).limit(self.batch_size))).all()
+        """Take the oldest rows, publish them, and commit their removal only once Kafka has
+        acknowledged every one; a failure rolls the removal back and they are sent again."""
+        oldest = select(self.table.c.id).order_by(self.table.c.id).limit(self.batch_size)
+        async with self.engine.begin() as conn:
+            rows = sorted(
+                (await conn.execute(delete(self.table).where(self.table.c.id.in_(oldest)).returning(self.table))).all(),
+                key=lambda r: r.id,
+            )
             if not rows:
                 OUTBOX_BACKLOG.set(0)
                 return 0
@@ -165,8 +197,6 @@ class OutboxRelay:
                 finally:
                     otel_context.detach(token)
             await asyncio.gather(*pending)
-            await conn.execute(delete(self.table).where(self.table.c.id.in_([r.id for r in rows])))
-            await conn.commit()
-            for row in rows:
-                OUTBOX_PUBLISHED.labels(row.topic).inc()
-            return len(rows)
+        for row in rows:
+            OUTBOX_PUBLISHED.labels(row.topic).inc()
+        return len(rows)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -25,11 +24,11 @@ from tj_common.db import make_engine, make_sessionmaker
 from tj_common.errors import install_error_handlers
 from tj_common.health import Check, health_response
 from tj_common.kafka import make_broker
-from tj_common.metrics import metrics_middleware, metrics_response
+from tj_common.metrics import RequestMiddleware, metrics_response
 from tj_common.outbox import Outbox, OutboxRelay
 from tj_common.settings import ServiceSettings
 from tj_common.storage import make_s3_client
-from tj_common.telemetry import configure_logging, configure_sentry, make_tracer_provider, request_id_var
+from tj_common.telemetry import configure_logging, configure_sentry, make_tracer_provider
 
 log = logging.getLogger(__name__)
 
@@ -191,19 +190,7 @@ class Runtime:
         app.state.runtime = self
         install_error_handlers(app)
 
-        @app.middleware("http")
-        async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            incoming = request.headers.get("x-request-id")
-            request_id = incoming if incoming and len(incoming) <= 128 else uuid.uuid4().hex
-            token = request_id_var.set(request_id)
-            try:
-                response = await call_next(request)
-            finally:
-                request_id_var.reset(token)
-            response.headers["X-Request-ID"] = request_id
-            return response
-
-        app.middleware("http")(metrics_middleware)
+        app.add_middleware(RequestMiddleware)
 
         async def health() -> Response:
             return await health_response(runtime.health_checks())

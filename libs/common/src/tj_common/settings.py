@@ -176,7 +176,8 @@ class ServiceSettings(BaseSettings):
 
     @property
     def consumer_group(self) -> str:
-        return f"tj-{self.service_name}"
+        # Namespaced like the topics, so isolated runs on one cluster never share a group.
+        return f"{self.kafka_topic_prefix}tj-{self.service_name}"
 
 
 def normalise_database_url(url: str) -> str:

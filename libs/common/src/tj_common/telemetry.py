@@ -19,6 +19,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 
 from tj_common.settings import ServiceSettings
 
@@ -29,6 +30,10 @@ def make_tracer_provider(settings: ServiceSettings) -> TracerProvider:
     resource = Resource.create(
         {"service.name": f"tj-{settings.service_name}", "service.instance.id": settings.instance_id}
     )
+    if not settings.otel_exporter_otlp_endpoint:
+        # Nothing would export the spans: don't record them. Trace context (ids in logs and in
+        # message headers) still propagates through non-recording spans.
+        return TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_OFF))
     provider = TracerProvider(resource=resource)
     if settings.otel_exporter_otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter

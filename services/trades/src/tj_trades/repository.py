@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,42 +33,75 @@ EXECUTION_COLUMNS = (
 )
 
 
-async def account_of_user(session: AsyncSession, user_id: uuid.UUID, account_id: uuid.UUID) -> uuid.UUID | None:
-    row = (
-        await session.execute(
-            select(accounts.c.id).where(and_(accounts.c.id == account_id, accounts.c.user_id == user_id))
-        )
-    ).first()
-    return row.id if row else None
-
-
-async def default_account(session: AsyncSession, user_id: uuid.UUID) -> uuid.UUID:
-    """The user's default account, created on first use."""
-    await session.execute(
-        pg_insert(accounts)
-        .values(id=uuid.uuid4(), user_id=user_id, name=DEFAULT_ACCOUNT)
-        .on_conflict_do_nothing(constraint="uq_accounts_user_name")
+async def owned_accounts(
+    session: AsyncSession, pairs: set[tuple[uuid.UUID, uuid.UUID]]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """The (user, account) pairs where the account exists and belongs to the user."""
+    if not pairs:
+        return set()
+    rows = await session.execute(
+        select(accounts.c.user_id, accounts.c.id).where(tuple_(accounts.c.user_id, accounts.c.id).in_(list(pairs)))
     )
-    account_id: uuid.UUID = (
-        await session.execute(
-            select(accounts.c.id).where(and_(accounts.c.user_id == user_id, accounts.c.name == DEFAULT_ACCOUNT))
-        )
-    ).scalar_one()
-    return account_id
+    return {(r.user_id, r.id) for r in rows}
+
+
+class DefaultAccounts:
+    """Each user's default account id, created on first use. Cached in the process: a default
+    account is never renamed away (the FK on executions would reject a stale id, and the batch
+    would be retried message by message)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self.cache: dict[uuid.UUID, uuid.UUID] = {}
+
+    async def resolve(self, session: AsyncSession, users: set[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        missing = [u for u in users if u not in self.cache]
+        if missing:
+            await session.execute(
+                pg_insert(accounts)
+                .values([{"id": uuid.uuid4(), "user_id": u, "name": DEFAULT_ACCOUNT} for u in missing])
+                .on_conflict_do_nothing(constraint="uq_accounts_user_name")
+            )
+            rows = await session.execute(
+                select(accounts.c.user_id, accounts.c.id).where(
+                    accounts.c.user_id.in_(missing), accounts.c.name == DEFAULT_ACCOUNT
+                )
+            )
+            if len(self.cache) + len(missing) > self.capacity:
+                self.cache.clear()
+            # Cached only once the transaction that may have created them commits would be
+            # stricter; an id that rolled back is caught by the FK and retried uncached.
+            for row in rows:
+                self.cache[row.user_id] = row.id
+        return {u: self.cache[u] for u in users}
 
 
 async def insert_executions(session: AsyncSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    result = await session.execute(executions.insert().returning(*EXECUTION_COLUMNS), rows)
+    if not rows:
+        return []
+    result = await session.execute(
+        executions.insert().returning(*EXECUTION_COLUMNS, executions.c.command_id, sort_by_parameter_order=True),
+        rows,
+    )
     return [dict(r._mapping) for r in result.all()]
 
 
 async def executions_of_command(session: AsyncSession, command_id: uuid.UUID) -> list[dict[str, Any]]:
+    return (await executions_of_commands(session, [command_id])).get(command_id, [])
+
+
+async def executions_of_commands(
+    session: AsyncSession, command_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
     result = await session.execute(
-        select(*EXECUTION_COLUMNS)
-        .where(executions.c.command_id == command_id)
+        select(*EXECUTION_COLUMNS, executions.c.command_id)
+        .where(executions.c.command_id.in_(command_ids))
         .order_by(executions.c.executed_at, executions.c.id)
     )
-    return [dict(r._mapping) for r in result.all()]
+    found: dict[uuid.UUID, list[dict[str, Any]]] = {}
+    for row in result.all():
+        found.setdefault(row.command_id, []).append(dict(row._mapping))
+    return found
 
 
 async def list_executions(

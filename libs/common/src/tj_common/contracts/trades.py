@@ -52,7 +52,7 @@ class RecordExecutions(BaseModel):
 
 
 class ExecutionOut(ExecutionIn):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     id: uuid.UUID
     account_id: uuid.UUID
