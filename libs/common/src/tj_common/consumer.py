@@ -113,6 +113,17 @@ class ExactlyOnceConsumer:
         self._task: asyncio.Task[None] | None = None
         self.assigned: set[TopicPartition] = set()
         self.positions: dict[TopicPartition, int] = {}
+        upsert_offsets = pg_insert(self.offsets)
+        self._store_offsets_stmt = upsert_offsets.on_conflict_do_update(
+            index_elements=[self.offsets.c.topic, self.offsets.c.partition],
+            set_={"next_offset": upsert_offsets.excluded.next_offset, "updated_at": func.now()},
+        )
+        processed = pg_insert(self.processed)
+        self._mark_processed_stmt = processed.on_conflict_do_update(
+            index_elements=[self.processed.c.message_id],
+            set_={"outcome": processed.excluded.outcome, "error": None, "processed_at": func.now()},
+            where=self.processed.c.outcome == "dead_lettered",
+        ).returning(self.processed.c.message_id, sort_by_parameter_order=True)
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -299,13 +310,7 @@ class ExactlyOnceConsumer:
                 if tp not in stored or records[-1].offset + 1 > stored[tp]
             ]
             if offsets:
-                stmt = pg_insert(self.offsets).values(offsets)
-                await session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[self.offsets.c.topic, self.offsets.c.partition],
-                        set_={"next_offset": stmt.excluded.next_offset, "updated_at": func.now()},
-                    )
-                )
+                await session.execute(self._store_offsets_stmt, offsets)
         return outcomes
 
     async def _apply_fast(
@@ -377,24 +382,20 @@ class ExactlyOnceConsumer:
     ) -> set[uuid.UUID]:
         """The ids among ``items`` seen for the first time. A dead-lettered message that an
         operator redrives counts as new: it was never applied."""
-        insert = pg_insert(self.processed).values(
-            [
-                {
-                    "message_id": envelope.id,
-                    "user_id": envelope.user_id,
-                    "topic": record.topic,
-                    "message_type": envelope.type,
-                    "outcome": "applied",
-                }
-                for record, envelope in items
-            ]
-        )
-        stmt = insert.on_conflict_do_update(
-            index_elements=[self.processed.c.message_id],
-            set_={"outcome": insert.excluded.outcome, "error": None, "processed_at": func.now()},
-            where=self.processed.c.outcome == "dead_lettered",
-        ).returning(self.processed.c.message_id)
-        return set((await session.execute(stmt)).scalars().all())
+        # Executed "many" style (insertmanyvalues): one round trip, and one compiled statement
+        # whatever the batch size.
+        rows = [
+            {
+                "message_id": envelope.id,
+                "user_id": envelope.user_id,
+                "topic": record.topic,
+                "message_type": envelope.type,
+                "outcome": "applied",
+            }
+            for record, envelope in items
+        ]
+        result = await session.execute(self._mark_processed_stmt, rows)
+        return set(result.scalars().all())
 
     async def _dead_letter(
         self, session: AsyncSession, record: ConsumerRecord, envelope: Envelope | None, error: BaseException
