@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("KAFKA_TOPIC_PREFIX", f"test-{uuid.uuid4().hex[:8]}.")
 os.environ["ENVIRONMENT"] = "test"
 
-from tests import harness  # noqa: E402
+from tests import harness
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -47,9 +47,7 @@ def infra_env() -> Iterator[dict[str, str]]:
             env = {}
         os.environ.update(env)
         settings = ServiceSettings()
-        asyncio.run(
-            ensure_topics(settings.kafka_bootstrap_servers, 6, 24, settings.topic_replication_factor)
-        )
+        asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, 6, 24, settings.topic_replication_factor))
         ensure_bucket(settings)
         # Down to nothing and up again: every migration's downgrade runs on every test run.
         for service in migrations.SERVICES:
