@@ -37,7 +37,8 @@ def ensure_bucket(settings: ServiceSettings) -> bool:
         client.head_bucket(Bucket=settings.s3_bucket)
         return False
     except client.exceptions.ClientError:
-        if settings.s3_region and settings.s3_region != "us-east-1":
+        # AWS wants the region outside us-east-1; S3-compatible servers (s3proxy) reject it.
+        if not settings.s3_endpoint_url and settings.s3_region != "us-east-1":
             client.create_bucket(
                 Bucket=settings.s3_bucket,
                 CreateBucketConfiguration={"LocationConstraint": settings.s3_region},
