@@ -21,7 +21,7 @@ HEALTH = [
     "http://127.0.0.1:8002/health",
     "http://127.0.0.1:8003/health",
 ]
-DEMO_EMAIL = "demo@tradingjournal.local"
+DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password-2026"
 
 DEMO_EXECUTIONS = [
@@ -121,7 +121,13 @@ def main() -> int:
         stop()
         honcho.wait()
         return 1
-    seed()
+    try:
+        seed()
+    except Exception as exc:
+        print(f"seeding the demo user failed: {exc}", file=sys.stderr)
+        stop()
+        honcho.wait()
+        return 1
     elapsed = time.monotonic() - started
     print(
         "\n"
