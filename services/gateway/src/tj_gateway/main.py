@@ -16,6 +16,7 @@ from tj_gateway.identity.tokens import TokenService
 from tj_gateway.models import metadata
 from tj_gateway.queries import QueryClient
 from tj_gateway.settings import Settings
+from tj_gateway.trades.endpoints import router as trades_router
 
 
 def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         title="Trading Journal API",
         version="1.0.0",
         description="Log and import executions, review round-trip trades, study your edge.",
-        routers=[auth_router, executions_router],
+        routers=[auth_router, executions_router, trades_router],
         health_paths=("/api/health", "/health"),
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",

@@ -4,9 +4,11 @@ Not exposed publicly; the gateway adds authentication, tenancy and caching."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
@@ -14,7 +16,9 @@ from sqlalchemy import select
 from tj_common.contracts import trades as contract
 from tj_common.errors import BadRequest, NotFound
 from tj_common.runtime import Runtime
-from tj_trades import repository
+from tj_trades import repository, tradebook
+from tj_trades.domain.metrics import ClosedTrade, compute_metrics
+from tj_trades.domain.roundtrips import RoundTrip
 from tj_trades.models import metadata
 
 processed_messages = metadata.tables["trades.processed_messages"]
@@ -98,3 +102,98 @@ async def command_status(request: Request, command_id: uuid.UUID, user_id: uuid.
     if processed.outcome == "dead_lettered":
         return {"id": str(command_id), "status": "failed", "error": processed.error}
     raise NotFound("command not found")
+
+
+def _trade_cursor(opened_at: str, trade_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{opened_at}|{trade_id}".encode()).decode().rstrip("=")
+
+
+async def _round_trips(
+    request: Request, user_id: uuid.UUID, account_id: uuid.UUID | None, symbol: str | None
+) -> tuple[list[RoundTrip], dict[uuid.UUID, tradebook.ChargesSource]]:
+    async with _runtime(request).sessionmaker() as session:
+        rows = await repository.executions_for_trades(session, user_id, account_id=account_id, symbol=symbol)
+    return tradebook.round_trips(rows)
+
+
+@router.get("/trades")
+async def list_trades(
+    request: Request,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID | None = None,
+    symbol: str | None = None,
+    status: Literal["open", "closed", "unmatched"] | None = None,
+    side: Literal["long", "short"] | None = None,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Round trips, newest opened first, keyset-paginated on (opened_at, id)."""
+    since, until = _utc(since), _utc(until)
+    trades, sources = await _round_trips(request, user_id, account_id, symbol)
+    selected = [
+        t
+        for t in trades
+        if (status is None or t.status == status)
+        and (side is None or t.side == side)
+        and (since is None or t.opened_at >= since)
+        and (until is None or t.opened_at < until)
+    ]
+    items = sorted((tradebook.trade_json(t, sources[t.id]) for t in selected), key=lambda j: (j["opened_at"], j["id"]))
+    items.reverse()
+    if cursor:
+        at, last = decode_trade_cursor(cursor)
+        items = [j for j in items if (j["opened_at"], j["id"]) < (at, last)]
+    page = items[:limit]
+    more = len(items) > limit
+    return {"items": page, "next_cursor": _trade_cursor(page[-1]["opened_at"], page[-1]["id"]) if more else None}
+
+
+def decode_trade_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        at, ident = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        return at, str(uuid.UUID(ident))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("invalid cursor") from exc
+
+
+@router.get("/trades/{trade_id}")
+async def get_trade(request: Request, trade_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
+    trades, sources = await _round_trips(request, user_id, None, None)
+    for trade in trades:
+        if trade.id == trade_id:
+            return tradebook.trade_json(trade, sources[trade.id], legs=True)
+    raise NotFound("trade not found")
+
+
+@router.get("/analytics/summary")
+async def analytics_summary(
+    request: Request,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID | None = None,
+    symbol: str | None = None,
+    since: Annotated[datetime | None, Query(alias="from")] = None,
+    until: Annotated[datetime | None, Query(alias="to")] = None,
+) -> dict[str, Any]:
+    """The metrics of docs/metrics.md (version 1) over closed trades, by close time."""
+    since, until = _utc(since), _utc(until)
+    trades, _ = await _round_trips(request, user_id, account_id, symbol)
+    closed = [
+        ClosedTrade.from_round_trip(t)
+        for t in trades
+        if t.status == "closed"
+        and t.closed_at is not None
+        and (since is None or t.closed_at >= since)
+        and (until is None or t.closed_at < until)
+    ]
+    result = compute_metrics(closed)
+    return {
+        key: (str(value) if isinstance(value, Decimal) else dict(value) if key == "reasons" else value)
+        for key, value in dataclasses.asdict(result).items()
+    }
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time without an offset is read as UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

@@ -132,3 +132,15 @@ async def list_executions(
         )
     query = query.order_by(executions.c.executed_at.desc(), executions.c.id.desc()).limit(limit)
     return [dict(r._mapping) for r in (await session.execute(query)).all()]
+
+
+async def executions_for_trades(
+    session: AsyncSession, user_id: uuid.UUID, *, account_id: uuid.UUID | None, symbol: str | None
+) -> list[dict[str, Any]]:
+    """Every execution the round trips of these filters are built from (whole instruments)."""
+    query = select(*EXECUTION_COLUMNS).where(executions.c.user_id == user_id)
+    if account_id:
+        query = query.where(executions.c.account_id == account_id)
+    if symbol:
+        query = query.where(executions.c.symbol == symbol.upper())
+    return [dict(r._mapping) for r in (await session.execute(query)).all()]

@@ -1,0 +1,1 @@
+"""``/api/v1/trades`` and ``/api/v1/analytics``: reads through the trades service."""
