@@ -260,3 +260,24 @@ async def test_two_gateway_replicas_both_answer_201(
             assert len(listed.json()["items"]) == 20
     finally:
         second.stop()
+
+
+async def test_executions_are_cursor_paginated(client: httpx.AsyncClient) -> None:
+    user = await signup(client)
+    headers = auth(user["access_token"])
+    fills = [{**execution(), "executed_at": f"2026-06-05T09:1{i}:00+05:30"} for i in range(5)]
+    assert (await client.post("/api/v1/executions", json={"executions": fills}, headers=headers)).status_code == 201
+    seen: list[str] = []
+    cursor = None
+    for _ in range(5):
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/v1/executions", headers=headers, params=params)).json()
+        seen += [e["executed_at"] for e in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(seen, reverse=True)
+    assert len(set(seen)) == 5
+    bad = await client.get("/api/v1/executions", headers=headers, params={"cursor": "not-a-cursor"})
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "BadRequest"

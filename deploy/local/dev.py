@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tj_common.ops import wait_health
+
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = os.environ.get("TJ_GATEWAY_URL", "http://127.0.0.1:8000")
 HEALTH = [
@@ -72,19 +74,6 @@ DEMO_EXECUTIONS = [
 ]
 
 
-def wait_healthy(deadline: float) -> bool:
-    pending = list(HEALTH)
-    while pending and time.monotonic() < deadline:
-        for url in list(pending):
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    pending.remove(url)
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.3)
-    return not pending
-
-
 def seed() -> None:
     with httpx.Client(base_url=GATEWAY, timeout=10) as client:
         response = client.post("/api/v1/auth/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
@@ -116,7 +105,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    if not wait_healthy(time.monotonic() + 90):
+    if wait_health(HEALTH, 90.0) != 0:
         print("services did not become healthy within 90 s; see the output above", file=sys.stderr)
         stop()
         honcho.wait()

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tj_common.envelope import Envelope
-from tj_common.kafka import stop_consumer
+from tj_common.kafka import cancel_task, stop_consumer
 from tj_common.metrics import CONSUMED_MESSAGES, CONSUMER_LAG, DEAD_LETTERS
 from tj_common.outbox import Outbox
 from tj_common.telemetry import extract_context
@@ -143,12 +143,7 @@ class ExactlyOnceConsumer:
         self._task = asyncio.create_task(self._run(), name=f"consumer-{self.name}")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
+        await cancel_task(self._task)
         if self.consumer:
             await stop_consumer(self.consumer)
 

@@ -54,3 +54,15 @@ async def stop_consumer(consumer: Any) -> None:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise
+
+
+async def cancel_task(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a background loop and wait for it to finish; its last error is of no interest
+    when shutting down."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
+        pass

@@ -17,6 +17,7 @@ from sqlalchemy import Table, delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tj_common.envelope import Envelope
+from tj_common.kafka import cancel_task
 from tj_common.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 from tj_common.telemetry import extract_context, inject_headers
 
@@ -110,12 +111,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
+        await cancel_task(self._task)
 
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:

@@ -23,7 +23,7 @@ from tj_common.consumer import ExactlyOnceConsumer, Handler
 from tj_common.db import make_engine, make_sessionmaker
 from tj_common.errors import install_error_handlers
 from tj_common.health import Check, health_response
-from tj_common.kafka import make_broker
+from tj_common.kafka import cancel_task, make_broker
 from tj_common.metrics import RequestMiddleware, metrics_response
 from tj_common.outbox import Outbox, OutboxRelay
 from tj_common.settings import ServiceSettings
@@ -130,12 +130,7 @@ class Runtime:
         log.info("kafka connected")
 
     async def stop(self) -> None:
-        if self._kafka_task:
-            self._kafka_task.cancel()
-            try:
-                await self._kafka_task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
+        await cancel_task(self._kafka_task)
         for hook in self.on_stop:
             await hook()
         if self.consumer is not None:

@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind
 
 from tj_common.envelope import Envelope
 from tj_common.errors import ServiceUnavailable
-from tj_common.kafka import stop_consumer
+from tj_common.kafka import cancel_task, stop_consumer
 from tj_common.metrics import COMMANDS_PUBLISHED
 from tj_common.runtime import Runtime
 from tj_common.telemetry import extract_context
@@ -57,12 +57,7 @@ class CommandBus:
         self._task = asyncio.create_task(self._listen(), name="gateway-replies")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                pass
+        await cancel_task(self._task)
         if self.listener:
             await stop_consumer(self.listener)
 

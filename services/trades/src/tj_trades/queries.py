@@ -31,15 +31,15 @@ def _runtime(request: Request) -> Runtime:
     return runtime
 
 
-def encode_cursor(executed_at: datetime, execution_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{executed_at.isoformat()}|{execution_id}".encode()).decode().rstrip("=")
+def encode_cursor(position: str, item_id: str) -> str:
+    """A keyset cursor: the (sort value, id) of the last item of a page."""
+    return base64.urlsafe_b64encode(f"{position}|{item_id}".encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+def decode_cursor(cursor: str) -> tuple[str, str]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, ident = raw.split("|")
-        return datetime.fromisoformat(at), uuid.UUID(ident)
+        position, ident = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
+        return position, str(uuid.UUID(ident))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("invalid cursor") from exc
 
@@ -56,7 +56,13 @@ async def list_executions(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     runtime = _runtime(request)
-    after = decode_cursor(cursor) if cursor else None
+    after = None
+    if cursor:
+        position, ident = decode_cursor(cursor)
+        try:
+            after = (datetime.fromisoformat(position), uuid.UUID(ident))
+        except ValueError as exc:
+            raise BadRequest("invalid cursor") from exc
     async with runtime.sessionmaker() as session:
         rows = await repository.list_executions(
             session,
@@ -71,7 +77,7 @@ async def list_executions(
     more = len(rows) > limit
     rows = rows[:limit]
     items = [contract.ExecutionOut.model_validate(r).model_dump(mode="json") for r in rows]
-    next_cursor = encode_cursor(rows[-1]["executed_at"], rows[-1]["id"]) if more and rows else None
+    next_cursor = encode_cursor(rows[-1]["executed_at"].isoformat(), str(rows[-1]["id"])) if more and rows else None
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -102,10 +108,6 @@ async def command_status(request: Request, command_id: uuid.UUID, user_id: uuid.
     if processed.outcome == "dead_lettered":
         return {"id": str(command_id), "status": "failed", "error": processed.error}
     raise NotFound("command not found")
-
-
-def _trade_cursor(opened_at: str, trade_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{opened_at}|{trade_id}".encode()).decode().rstrip("=")
 
 
 async def _round_trips(
@@ -143,19 +145,11 @@ async def list_trades(
     items = sorted((tradebook.trade_json(t, sources[t.id]) for t in selected), key=lambda j: (j["opened_at"], j["id"]))
     items.reverse()
     if cursor:
-        at, last = decode_trade_cursor(cursor)
+        at, last = decode_cursor(cursor)
         items = [j for j in items if (j["opened_at"], j["id"]) < (at, last)]
     page = items[:limit]
     more = len(items) > limit
-    return {"items": page, "next_cursor": _trade_cursor(page[-1]["opened_at"], page[-1]["id"]) if more else None}
-
-
-def decode_trade_cursor(cursor: str) -> tuple[str, str]:
-    try:
-        at, ident = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        return at, str(uuid.UUID(ident))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("invalid cursor") from exc
+    return {"items": page, "next_cursor": encode_cursor(page[-1]["opened_at"], page[-1]["id"]) if more else None}
 
 
 @router.get("/trades/{trade_id}")
