@@ -208,7 +208,11 @@ class Runtime:
         for router in routers:
             app.include_router(router)
         FastAPIInstrumentor.instrument_app(
-            app, tracer_provider=self.tracer_provider, excluded_urls="/metrics,/health,/api/health"
+            app,
+            tracer_provider=self.tracer_provider,
+            excluded_urls="/metrics,/health,/api/health",
+            # One server span per request; the per-message receive/send spans cost CPU and say little.
+            exclude_spans=["receive", "send"],
         )
         return app
 
