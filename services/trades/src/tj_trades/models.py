@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import UUID
 
@@ -31,6 +33,9 @@ accounts = Table(
     Column("broker", String(64), nullable=True),
     Column("base_currency", String(3), nullable=False, server_default="INR"),
     Column("timezone", String(64), nullable=False, server_default="Asia/Kolkata"),
+    Column("long_only", Boolean, nullable=False, server_default=text("false")),
+    Column("brokerage_plan", String(32), nullable=False, server_default="zerodha"),
+    Column("starting_balance", MONEY, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("user_id", "name", name="uq_accounts_user_name"),
 )
@@ -61,4 +66,12 @@ executions = Table(
     Index("ix_executions_user_executed", "user_id", "executed_at", "id"),
     Index("ix_executions_command", "command_id"),
     Index("ix_executions_account", "account_id"),
+    # A broker's trade id is recorded once per account (DuplicateBrokerTradeId otherwise).
+    Index(
+        "ux_executions_account_broker_trade",
+        "account_id",
+        "broker_trade_id",
+        unique=True,
+        postgresql_where=text("broker_trade_id IS NOT NULL"),
+    ),
 )

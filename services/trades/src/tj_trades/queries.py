@@ -81,6 +81,13 @@ async def list_executions(
     return {"items": items, "next_cursor": next_cursor}
 
 
+@router.get("/accounts")
+async def list_accounts(request: Request, user_id: uuid.UUID) -> dict[str, Any]:
+    async with _runtime(request).sessionmaker() as session:
+        rows = await repository.list_accounts(session, user_id)
+    return {"items": [contract.AccountOut.model_validate(r).model_dump(mode="json") for r in rows]}
+
+
 @router.get("/commands/{command_id}")
 async def command_status(request: Request, command_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
     """What became of a command: pending (not applied yet), completed, rejected or failed."""
@@ -103,6 +110,8 @@ async def command_status(request: Request, command_id: uuid.UUID, user_id: uuid.
             executions=[contract.ExecutionOut.model_validate(r) for r in stored],
         )
         return {"id": str(command_id), "status": "completed", "result": result.model_dump(mode="json")}
+    if processed.outcome == "applied":  # an account command: its result is the account's current state
+        return {"id": str(command_id), "status": "completed"}
     if processed.outcome == "rejected":
         return {"id": str(command_id), "status": "rejected", "error": processed.error}
     if processed.outcome == "dead_lettered":
@@ -115,7 +124,8 @@ async def _round_trips(
 ) -> tuple[list[RoundTrip], dict[uuid.UUID, tradebook.ChargesSource]]:
     async with _runtime(request).sessionmaker() as session:
         rows = await repository.executions_for_trades(session, user_id, account_id=account_id, symbol=symbol)
-    return tradebook.round_trips(rows)
+        long_only = await repository.long_only_accounts(session, user_id)
+    return tradebook.round_trips(rows, long_only_accounts=long_only)
 
 
 @router.get("/trades")

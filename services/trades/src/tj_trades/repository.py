@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, exists, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,10 +45,84 @@ async def owned_accounts(
     return {(r.user_id, r.id) for r in rows}
 
 
+ACCOUNT_COLUMNS = (
+    accounts.c.id,
+    accounts.c.user_id,
+    accounts.c.name,
+    accounts.c.broker,
+    accounts.c.base_currency,
+    accounts.c.timezone,
+    accounts.c.long_only,
+    accounts.c.brokerage_plan,
+    accounts.c.starting_balance,
+    accounts.c.created_at,
+)
+
+
+async def accounts_by_id(session: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(*ACCOUNT_COLUMNS).where(accounts.c.id.in_(list(ids))))
+    return {r.id: dict(r._mapping) for r in rows}
+
+
+async def list_accounts(session: AsyncSession, user_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(*ACCOUNT_COLUMNS).where(accounts.c.user_id == user_id).order_by(accounts.c.created_at, accounts.c.id)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def account_named(session: AsyncSession, user_id: uuid.UUID, name: str) -> uuid.UUID | None:
+    found: uuid.UUID | None = await session.scalar(
+        select(accounts.c.id).where(accounts.c.user_id == user_id, accounts.c.name == name)
+    )
+    return found
+
+
+async def insert_account(session: AsyncSession, values: dict[str, Any]) -> dict[str, Any]:
+    row = (await session.execute(accounts.insert().values(**values).returning(*ACCOUNT_COLUMNS))).one()
+    return dict(row._mapping)
+
+
+async def update_account(session: AsyncSession, account_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
+    query = accounts.update().where(accounts.c.id == account_id).returning(*ACCOUNT_COLUMNS)
+    query = query.values(**values) if values else query.values(name=accounts.c.name)
+    return dict((await session.execute(query)).one()._mapping)
+
+
+async def delete_account(session: AsyncSession, account_id: uuid.UUID) -> None:
+    await session.execute(accounts.delete().where(accounts.c.id == account_id))
+
+
+async def account_has_executions(session: AsyncSession, account_id: uuid.UUID) -> bool:
+    return bool(await session.scalar(select(exists().where(executions.c.account_id == account_id))))
+
+
+async def long_only_accounts(session: AsyncSession, user_id: uuid.UUID) -> set[uuid.UUID]:
+    rows = await session.execute(select(accounts.c.id).where(accounts.c.user_id == user_id, accounts.c.long_only))
+    return set(rows.scalars())
+
+
+async def recorded_broker_trade_ids(
+    session: AsyncSession, pairs: set[tuple[uuid.UUID, str]]
+) -> set[tuple[uuid.UUID, str]]:
+    """The (account, broker_trade_id) pairs already stored."""
+    if not pairs:
+        return set()
+    rows = await session.execute(
+        select(executions.c.account_id, executions.c.broker_trade_id).where(
+            tuple_(executions.c.account_id, executions.c.broker_trade_id).in_(list(pairs))
+        )
+    )
+    return {(r.account_id, r.broker_trade_id) for r in rows}
+
+
 class DefaultAccounts:
-    """Each user's default account id, created on first use. Cached in the process: a default
-    account is never renamed away (the FK on executions would reject a stale id, and the batch
-    would be retried message by message)."""
+    """Each user's default account id, created on first use. Cached in the process: the account
+    named "Default" can be neither renamed nor deleted (the account handlers refuse with 409), so
+    a cached id never goes stale on any replica (the FK on executions would still reject one, and
+    the batch would be retried message by message)."""
 
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity

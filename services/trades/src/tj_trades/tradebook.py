@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -92,8 +92,11 @@ def _segment(row: dict[str, Any]) -> ch.Segment:
     return _SEGMENTS.get(parsed.segment, ch.Segment.EQUITY)
 
 
-def round_trips(rows: Sequence[dict[str, Any]]) -> tuple[list[RoundTrip], dict[uuid.UUID, ChargesSource]]:
-    """The user's trades from their executions, and each trade's charges source."""
+def round_trips(
+    rows: Sequence[dict[str, Any]], *, long_only_accounts: Collection[uuid.UUID] = frozenset()
+) -> tuple[list[RoundTrip], dict[uuid.UUID, ChargesSource]]:
+    """The user's trades from their executions, and each trade's charges source. In a long-only
+    account a sell beyond the position held is an ``unmatched`` trade, never a short."""
     charges = execution_charges(rows)
     fills = [
         Fill(
@@ -109,7 +112,7 @@ def round_trips(rows: Sequence[dict[str, Any]]) -> tuple[list[RoundTrip], dict[u
         )
         for row in rows
     ]
-    trades = build_round_trips(fills)
+    trades = build_round_trips(fills, long_only_accounts=long_only_accounts)
     sources: dict[uuid.UUID, ChargesSource] = {}
     for trade in trades:
         kinds = {charges[uuid.UUID(str(leg.execution_id))][1] for leg in trade.legs}

@@ -11,6 +11,12 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     trades.RECORD_EXECUTIONS: trades.RecordExecutions,
     trades.EXECUTIONS_RECORDED: trades.ExecutionsRecorded,
     trades.COMMAND_REJECTED: trades.CommandRejected,
+    trades.CREATE_ACCOUNT: trades.CreateAccount,
+    trades.UPDATE_ACCOUNT: trades.UpdateAccount,
+    trades.DELETE_ACCOUNT: trades.DeleteAccount,
+    trades.ACCOUNT_CREATED: trades.AccountCreated,
+    trades.ACCOUNT_UPDATED: trades.AccountUpdated,
+    trades.ACCOUNT_DELETED: trades.AccountDeleted,
 }
 
 __all__ = ["PAYLOADS", "trades"]

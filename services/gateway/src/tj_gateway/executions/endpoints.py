@@ -95,7 +95,8 @@ async def record_executions(
         type=contract.RECORD_EXECUTIONS,
         user_id=user.user_id,
         correlation_id=command_id,
-        payload=body.model_dump(mode="json"),
+        # Unset fields stay out: a fill without a currency is in the account's base currency.
+        payload=body.model_dump(mode="json", exclude_unset=True),
     )
     event = await _bus(request).send(TRADES_COMMANDS.name, command)
     if event is None:
