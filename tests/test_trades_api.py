@@ -74,6 +74,19 @@ async def test_round_trips_and_summary_through_the_api(
     expected_net = Decimal("66.00") + Decimal("10") + Decimal(short["net_pnl"])
     assert Decimal(summary["net_pnl"]) == expected_net
 
+    curve = (await client.get("/api/v1/analytics/equity-curve", headers=headers)).json()["points"]
+    assert [p["trade_id"] for p in curve][-1] in {t["id"] for t in trades.values()}
+    assert Decimal(curve[-1]["cumulative_net_pnl"]) == expected_net
+    calendar = (await client.get("/api/v1/analytics/calendar", headers=headers)).json()["days"]
+    assert [d["day"] for d in calendar] == ["2026-06-05"]  # IST trading day
+    assert calendar[0]["trade_count"] == 3
+    by_symbol = (await client.get("/api/v1/analytics/breakdown", params={"by": "symbol"}, headers=headers)).json()
+    assert {b["key"] for b in by_symbol["buckets"]} == {"NSE:RELIANCE", "NSE:INFY", "NSE:TCS"}
+    only_infy = (await client.get("/api/v1/analytics/summary", params={"symbol": "INFY"}, headers=headers)).json()
+    assert Decimal(only_infy["net_pnl"]) == Decimal("10")
+    unknown = await client.get("/api/v1/analytics/breakdown", params={"by": "moon"}, headers=headers)
+    assert unknown.status_code == 422
+
     # Nothing of this is visible to another user.
     theirs = auth(other["access_token"])
     assert (await client.get("/api/v1/trades", headers=theirs)).json()["items"] == []

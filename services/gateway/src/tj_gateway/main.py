@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from tj_common.runtime import Runtime, serve
 from tj_common.topics import TRADES_EVENTS
 from tj_gateway.accounts.endpoints import router as accounts_router
+from tj_gateway.analytics.endpoints import router as analytics_router
 from tj_gateway.commands import CommandBus
 from tj_gateway.executions.endpoints import router as executions_router
 from tj_gateway.identity.endpoints import router as auth_router
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         title="Trading Journal API",
         version="1.0.0",
         description="Log and import executions, review round-trip trades, study your edge.",
-        routers=[auth_router, accounts_router, executions_router, trades_router],
+        routers=[auth_router, accounts_router, executions_router, trades_router, analytics_router],
         health_paths=("/api/health", "/health"),
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",

@@ -8,6 +8,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tj_common.runtime import Runtime, serve
 from tj_common.topics import TRADES_COMMANDS
+from tj_trades.analytics import router as analytics_router
 from tj_trades.handlers import make_handlers
 from tj_trades.models import metadata
 from tj_trades.queries import router
@@ -18,7 +19,9 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     settings = settings or Settings()
     runtime = Runtime(settings, metadata=metadata, tracer_provider=tracer_provider)
     runtime.consumer = runtime.make_consumer(make_handlers(runtime.outbox), [TRADES_COMMANDS.name])
-    return runtime.create_app(title="Trading Journal trades service", routers=[router], docs_url=None, redoc_url=None)
+    return runtime.create_app(
+        title="Trading Journal trades service", routers=[router, analytics_router], docs_url=None, redoc_url=None
+    )
 
 
 def run() -> None:

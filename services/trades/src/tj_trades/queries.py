@@ -4,10 +4,8 @@ Not exposed publicly; the gateway adds authentication, tenancy and caching."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -17,7 +15,6 @@ from tj_common.contracts import trades as contract
 from tj_common.errors import BadRequest, NotFound
 from tj_common.runtime import Runtime
 from tj_trades import repository, tradebook
-from tj_trades.domain.metrics import ClosedTrade, compute_metrics
 from tj_trades.domain.roundtrips import RoundTrip
 from tj_trades.models import metadata
 
@@ -119,7 +116,7 @@ async def command_status(request: Request, command_id: uuid.UUID, user_id: uuid.
     raise NotFound("command not found")
 
 
-async def _round_trips(
+async def round_trips_of(
     request: Request, user_id: uuid.UUID, account_id: uuid.UUID | None, symbol: str | None
 ) -> tuple[list[RoundTrip], dict[uuid.UUID, tradebook.ChargesSource]]:
     async with _runtime(request).sessionmaker() as session:
@@ -142,8 +139,8 @@ async def list_trades(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Round trips, newest opened first, keyset-paginated on (opened_at, id)."""
-    since, until = _utc(since), _utc(until)
-    trades, sources = await _round_trips(request, user_id, account_id, symbol)
+    since, until = utc(since), utc(until)
+    trades, sources = await round_trips_of(request, user_id, account_id, symbol)
     selected = [
         t
         for t in trades
@@ -164,40 +161,13 @@ async def list_trades(
 
 @router.get("/trades/{trade_id}")
 async def get_trade(request: Request, trade_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
-    trades, sources = await _round_trips(request, user_id, None, None)
+    trades, sources = await round_trips_of(request, user_id, None, None)
     for trade in trades:
         if trade.id == trade_id:
             return tradebook.trade_json(trade, sources[trade.id], legs=True)
     raise NotFound("trade not found")
 
 
-@router.get("/analytics/summary")
-async def analytics_summary(
-    request: Request,
-    user_id: uuid.UUID,
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    since: Annotated[datetime | None, Query(alias="from")] = None,
-    until: Annotated[datetime | None, Query(alias="to")] = None,
-) -> dict[str, Any]:
-    """The metrics of docs/metrics.md (version 1) over closed trades, by close time."""
-    since, until = _utc(since), _utc(until)
-    trades, _ = await _round_trips(request, user_id, account_id, symbol)
-    closed = [
-        ClosedTrade.from_round_trip(t)
-        for t in trades
-        if t.status == "closed"
-        and t.closed_at is not None
-        and (since is None or t.closed_at >= since)
-        and (until is None or t.closed_at < until)
-    ]
-    result = compute_metrics(closed)
-    return {
-        key: (str(value) if isinstance(value, Decimal) else dict(value) if key == "reasons" else value)
-        for key, value in dataclasses.asdict(result).items()
-    }
-
-
-def _utc(value: datetime | None) -> datetime | None:
+def utc(value: datetime | None) -> datetime | None:
     """A time without an offset is read as UTC."""
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

@@ -58,24 +58,3 @@ async def list_trades(
 @router.get("/trades/{trade_id}", summary="One trade with its executions")
 async def get_trade(request: Request, user: CurrentUser, trade_id: uuid.UUID) -> dict[str, Any]:
     return await _trades(request).get(f"/internal/trades/{trade_id}", {"user_id": str(user.user_id)})
-
-
-@router.get("/analytics/summary", summary="Win rate, profit factor, expectancy, drawdown, Sharpe … (docs/metrics.md)")
-async def analytics_summary(
-    request: Request,
-    user: CurrentUser,
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    since: From = None,
-    until: To = None,
-) -> dict[str, Any]:
-    return await _trades(request).get(
-        "/internal/analytics/summary",
-        {
-            "user_id": str(user.user_id),
-            "account_id": account_id,
-            "symbol": symbol,
-            "from": _iso(since),
-            "to": _iso(until),
-        },
-    )

@@ -1,0 +1,121 @@
+"""Analytics over a user's closed trades (definitions: docs/metrics.md, version 1): the summary,
+the equity curve, the daily calendar and breakdowns. Derived on read from the round trips."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from tj_trades.domain import metrics
+from tj_trades.domain.metrics import ClosedTrade, MetricsConfig
+from tj_trades.queries import round_trips_of, utc
+
+router = APIRouter(prefix="/internal/analytics", tags=["internal"])
+
+From = Annotated[datetime | None, Query(alias="from")]
+To = Annotated[datetime | None, Query(alias="to")]
+BREAKDOWNS: dict[str, Callable[[list[ClosedTrade], MetricsConfig], list[metrics.Bucket]]] = {
+    "symbol": metrics.by_symbol,
+    "tag": metrics.by_tag,
+    "weekday": metrics.by_entry_weekday,
+    "hour": metrics.by_entry_hour,
+    "holding_time": metrics.by_holding_time,
+}
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses to JSON: money and ratios as decimal strings, times ISO 8601."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
+
+
+async def closed_trades(
+    request: Request,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID | None,
+    symbol: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ClosedTrade]:
+    trades, _ = await round_trips_of(request, user_id, account_id, symbol)
+    since, until = utc(since), utc(until)
+    return [
+        ClosedTrade.from_round_trip(t)
+        for t in trades
+        if t.status == "closed"
+        and t.closed_at is not None
+        and (since is None or t.closed_at >= since)
+        and (until is None or t.closed_at < until)
+    ]
+
+
+@router.get("/summary")
+async def summary(
+    request: Request,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID | None = None,
+    symbol: str | None = None,
+    since: From = None,
+    until: To = None,
+) -> dict[str, Any]:
+    result: dict[str, Any] = jsonable(
+        metrics.compute_metrics(await closed_trades(request, user_id, account_id, symbol, since, until))
+    )
+    return result
+
+
+@router.get("/equity-curve")
+async def equity_curve(
+    request: Request,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID | None = None,
+    symbol: str | None = None,
+    since: From = None,
+    until: To = None,
+) -> dict[str, Any]:
+    points = metrics.equity_curve(await closed_trades(request, user_id, account_id, symbol, since, until))
+    return {"points": jsonable(points)}
+
+
+@router.get("/calendar")
+async def calendar(
+    request: Request,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID | None = None,
+    symbol: str | None = None,
+    since: From = None,
+    until: To = None,
+) -> dict[str, Any]:
+    days = metrics.daily_series(await closed_trades(request, user_id, account_id, symbol, since, until))
+    return {"days": jsonable(days)}
+
+
+@router.get("/breakdown")
+async def breakdown(
+    request: Request,
+    user_id: uuid.UUID,
+    by: Literal["symbol", "tag", "weekday", "hour", "holding_time"],
+    account_id: uuid.UUID | None = None,
+    symbol: str | None = None,
+    since: From = None,
+    until: To = None,
+) -> dict[str, Any]:
+    trades = await closed_trades(request, user_id, account_id, symbol, since, until)
+    return {"by": by, "buckets": jsonable(BREAKDOWNS[by](trades, MetricsConfig()))}
