@@ -53,7 +53,9 @@ db-revision: ## Generate a migration: make db-revision SERVICE=trades MSG="add t
 	@test -n "$(SERVICE)" -a -n "$(MSG)" || { echo 'usage: make db-revision SERVICE=trades MSG="what changes"'; exit 2; }
 	$(RUN) python -m tj_common.ops revision --service $(SERVICE) -m "$(MSG)"
 
-test: install ## Run the whole suite; the test session starts the real infrastructure if it is not running
+test: install ## Run the whole suite against the real infrastructure (started natively unless Docker or URLs give it)
+	@if [ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" ] && ! docker info >/dev/null 2>&1; then \
+		TJ_PG_FAST=$${TJ_PG_FAST:-1} bash deploy/local/infra.sh up; fi
 	$(RUN) pytest
 
 test-fast: ## Unit tests only (no infrastructure)
