@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from tj_trades import tradebook
 from tj_trades.domain import metrics
 from tj_trades.domain.metrics import ClosedTrade, MetricsConfig
 from tj_trades.queries import round_trips_of, utc
@@ -46,6 +47,37 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+async def annotated_closed_trades(
+    request: Request,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID | None,
+    symbol: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    tag: str | None = None,
+) -> tuple[list[ClosedTrade], dict[str, str]]:
+    """The closed trades of the filters (with their initial stops and tags, for R and the tag
+    breakdown), and the setup of each annotated one by trade id."""
+    trades, _, annotations = await round_trips_of(request, user_id, account_id, symbol)
+    since, until = utc(since), utc(until)
+    closed: list[ClosedTrade] = []
+    setups: dict[str, str] = {}
+    for t in trades:
+        annotation = annotations.get(t.id)
+        record = tradebook.closed_trade(t, annotation)
+        if (
+            record is None
+            or not tradebook.has_tag(annotation, tag)
+            or (since is not None and record.closed_at < since)
+            or (until is not None and record.closed_at >= until)
+        ):
+            continue
+        closed.append(record)
+        if annotation is not None and annotation["setup"]:
+            setups[record.trade_id] = annotation["setup"]
+    return closed, setups
+
+
 async def closed_trades(
     request: Request,
     user_id: uuid.UUID,
@@ -53,17 +85,10 @@ async def closed_trades(
     symbol: str | None,
     since: datetime | None,
     until: datetime | None,
+    tag: str | None = None,
 ) -> list[ClosedTrade]:
-    trades, _ = await round_trips_of(request, user_id, account_id, symbol)
-    since, until = utc(since), utc(until)
-    return [
-        ClosedTrade.from_round_trip(t)
-        for t in trades
-        if t.status == "closed"
-        and t.closed_at is not None
-        and (since is None or t.closed_at >= since)
-        and (until is None or t.closed_at < until)
-    ]
+    closed, _ = await annotated_closed_trades(request, user_id, account_id, symbol, since, until, tag)
+    return closed
 
 
 @router.get("/summary")
@@ -72,11 +97,12 @@ async def summary(
     user_id: uuid.UUID,
     account_id: uuid.UUID | None = None,
     symbol: str | None = None,
+    tag: str | None = None,
     since: From = None,
     until: To = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = jsonable(
-        metrics.compute_metrics(await closed_trades(request, user_id, account_id, symbol, since, until))
+        metrics.compute_metrics(await closed_trades(request, user_id, account_id, symbol, since, until, tag))
     )
     return result
 
@@ -87,10 +113,11 @@ async def equity_curve(
     user_id: uuid.UUID,
     account_id: uuid.UUID | None = None,
     symbol: str | None = None,
+    tag: str | None = None,
     since: From = None,
     until: To = None,
 ) -> dict[str, Any]:
-    points = metrics.equity_curve(await closed_trades(request, user_id, account_id, symbol, since, until))
+    points = metrics.equity_curve(await closed_trades(request, user_id, account_id, symbol, since, until, tag))
     return {"points": jsonable(points)}
 
 
@@ -100,10 +127,11 @@ async def calendar(
     user_id: uuid.UUID,
     account_id: uuid.UUID | None = None,
     symbol: str | None = None,
+    tag: str | None = None,
     since: From = None,
     until: To = None,
 ) -> dict[str, Any]:
-    days = metrics.daily_series(await closed_trades(request, user_id, account_id, symbol, since, until))
+    days = metrics.daily_series(await closed_trades(request, user_id, account_id, symbol, since, until, tag))
     return {"days": jsonable(days)}
 
 
@@ -111,11 +139,16 @@ async def calendar(
 async def breakdown(
     request: Request,
     user_id: uuid.UUID,
-    by: Literal["symbol", "tag", "weekday", "hour", "holding_time"],
+    by: Literal["symbol", "tag", "setup", "weekday", "hour", "holding_time"],
     account_id: uuid.UUID | None = None,
     symbol: str | None = None,
+    tag: str | None = None,
     since: From = None,
     until: To = None,
 ) -> dict[str, Any]:
-    trades = await closed_trades(request, user_id, account_id, symbol, since, until)
-    return {"by": by, "buckets": jsonable(BREAKDOWNS[by](trades, MetricsConfig()))}
+    trades, setups = await annotated_closed_trades(request, user_id, account_id, symbol, since, until, tag)
+    if by == "setup":  # a trade without a setup falls in no bucket
+        buckets = metrics.breakdown(trades, lambda t: (setups[t.trade_id],) if t.trade_id in setups else ())
+    else:
+        buckets = BREAKDOWNS[by](trades, MetricsConfig())
+    return {"by": by, "buckets": jsonable(buckets)}

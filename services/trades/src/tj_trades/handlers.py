@@ -17,8 +17,9 @@ from tj_common.contracts import trades as contract
 from tj_common.envelope import Envelope, derived_id
 from tj_common.outbox import Outbox, OutboxMessage
 from tj_common.topics import TRADES_EVENTS
-from tj_trades import repository
+from tj_trades import repository, tradebook
 from tj_trades.domain.charges import brokerage_plans
+from tj_trades.domain.roundtrips import RoundTrip
 from tj_trades.models import metadata
 
 processed_messages = metadata.tables["trades.processed_messages"]
@@ -164,7 +165,74 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
             events.append(_deleted(delivery, command.account_id))
         await outbox.put_many(session, events)
 
+    async def annotate_trade(session: AsyncSession, deliveries: list[Delivery]) -> None:
+        events: list[OutboxMessage] = []
+        trade_ids: dict[uuid.UUID, set[uuid.UUID]] = {}  # per user; annotating changes no trade
+        for delivery in deliveries:
+            user_id = _user(delivery)
+            command = contract.AnnotateTrade.model_validate(delivery.envelope.payload)
+            if delivery.duplicate:
+                found = await repository.annotations_of(session, user_id, {command.trade_id})
+                if command.trade_id in found:
+                    events.append(_annotated(delivery, found[command.trade_id]))
+                continue
+            if user_id not in trade_ids:
+                trade_ids[user_id] = {t.id for t in await _trades_of(session, user_id)}
+            if command.trade_id not in trade_ids[user_id]:
+                await _reject(session, [delivery], events, 404, "NotFound", "trade not found")
+                continue
+            changes = command.model_dump(include=command.model_fields_set - {"trade_id"})
+            row = await repository.annotate_trade(session, user_id, command.trade_id, changes)
+            events.append(_annotated(delivery, row))
+        await outbox.put_many(session, events)
+
+    async def record_manual_trade(session: AsyncSession, deliveries: list[Delivery]) -> None:
+        events: list[OutboxMessage] = []
+        for delivery in deliveries:  # manual trades are rare: one at a time, in order
+            user_id = _user(delivery)
+            command = contract.RecordManualTrade.model_validate(delivery.envelope.payload)
+            symbol = command.symbol.upper()
+            if delivery.duplicate:
+                stored = await repository.executions_of_command(session, delivery.envelope.id)
+                if stored:
+                    account_id = stored[0]["account_id"]
+                    trade = _trade_with(await _trades_of(session, user_id, account_id, symbol), stored[0]["id"])
+                    if trade is not None:
+                        events.append(_manual_recorded(delivery, account_id, trade.id, stored))
+                continue
+            if command.account_id is not None:
+                if not await repository.owned_accounts(session, {(user_id, command.account_id)}):
+                    await _reject(session, [delivery], events, 404, "NotFound", "account not found")
+                    continue
+                account_id = command.account_id
+            else:
+                account_id = (await accounts.resolve(session, {user_id}))[user_id]
+            account = (await repository.accounts_by_id(session, {account_id})).get(account_id)
+            if account is None:
+                accounts.cache.pop(user_id, None)
+                raise RuntimeError(f"default account {account_id} of user {user_id} vanished; retrying uncached")
+            if command.side == "short" and account["long_only"]:
+                detail = "the account is long-only; a short trade cannot be recorded in it"
+                await _reject(session, [delivery], events, 422, "ValidationError", detail)
+                continue
+            legs = contract.RecordExecutions(account_id=account_id, executions=command.executions())
+            rows, problem = _execution_rows(delivery, user_id, account, legs, datetime.now(UTC), set())
+            if problem is not None:
+                await _reject(session, [delivery], events, *problem)
+                continue
+            stored = await repository.insert_executions(session, rows)
+            trade = _trade_with(await _trades_of(session, user_id, account_id, symbol), stored[0]["id"])
+            if trade is None:  # cannot happen: every execution belongs to a trade
+                raise RuntimeError(f"manual trade of command {delivery.envelope.id} produced no round trip")
+            annotation = command.annotation()
+            if annotation:
+                await repository.annotate_trade(session, user_id, trade.id, annotation)
+            events.append(_manual_recorded(delivery, account_id, trade.id, stored))
+        await outbox.put_many(session, events)
+
     return {
+        contract.ANNOTATE_TRADE: annotate_trade,
+        contract.RECORD_MANUAL_TRADE: record_manual_trade,
         contract.RECORD_EXECUTIONS: record_executions,
         contract.CREATE_ACCOUNT: create_account,
         contract.UPDATE_ACCOUNT: update_account,
@@ -274,6 +342,46 @@ def _deleted(delivery: Delivery, account_id: uuid.UUID) -> OutboxMessage:
     command = delivery.envelope
     payload = contract.AccountDeleted(command_id=command.id, account_id=account_id)
     type_ = contract.ACCOUNT_DELETED
+    event = command.caused(type_, payload.model_dump(mode="json"), message_id=derived_id(command.id, type_))
+    return OutboxMessage(TRADES_EVENTS.name, event, context=delivery.context)
+
+
+async def _trades_of(
+    session: AsyncSession, user_id: uuid.UUID, account_id: uuid.UUID | None = None, symbol: str | None = None
+) -> list[RoundTrip]:
+    """The user's round trips as the query API derives them (same transaction: own writes seen)."""
+    rows = await repository.executions_for_trades(session, user_id, account_id=account_id, symbol=symbol)
+    long_only = await repository.long_only_accounts(session, user_id)
+    trades, _ = tradebook.round_trips(rows, long_only_accounts=long_only)
+    return trades
+
+
+def _trade_with(trades: list[RoundTrip], execution_id: uuid.UUID) -> RoundTrip | None:
+    for trade in trades:
+        if any(str(leg.execution_id) == str(execution_id) for leg in trade.legs):
+            return trade
+    return None
+
+
+def _annotated(delivery: Delivery, row: dict[str, Any]) -> OutboxMessage:
+    command = delivery.envelope
+    payload = contract.TradeAnnotated(command_id=command.id, annotation=contract.TradeAnnotationOut.model_validate(row))
+    type_ = contract.TRADE_ANNOTATED
+    event = command.caused(type_, payload.model_dump(mode="json"), message_id=derived_id(command.id, type_))
+    return OutboxMessage(TRADES_EVENTS.name, event, context=delivery.context)
+
+
+def _manual_recorded(
+    delivery: Delivery, account_id: uuid.UUID, trade_id: uuid.UUID, stored: list[dict[str, Any]]
+) -> OutboxMessage:
+    command = delivery.envelope
+    payload = contract.ManualTradeRecorded(
+        command_id=command.id,
+        account_id=account_id,
+        trade_id=trade_id,
+        executions=[contract.ExecutionOut.model_validate(row) for row in stored],
+    )
+    type_ = contract.MANUAL_TRADE_RECORDED
     event = command.caused(type_, payload.model_dump(mode="json"), message_id=derived_id(command.id, type_))
     return OutboxMessage(TRADES_EVENTS.name, event, context=delivery.context)
 

@@ -10,8 +10,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     UniqueConstraint,
     func,
     text,
@@ -74,4 +76,36 @@ executions = Table(
         unique=True,
         postgresql_where=text("broker_trade_id IS NOT NULL"),
     ),
+)
+
+# The trader's annotation of a round trip (trade ids are deterministic, so they are stable keys).
+trade_annotations = Table(
+    "trade_annotations",
+    metadata,
+    Column("trade_id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("initial_stop", MONEY, nullable=True),
+    Column("target", MONEY, nullable=True),
+    Column("setup", String(100), nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("char_length(notes) <= 20000", name="notes_size"),
+    Index("ix_trade_annotations_user", "user_id"),
+)
+
+trade_tags = Table(
+    "trade_tags",
+    metadata,
+    Column(
+        "trade_id",
+        UUID(as_uuid=True),
+        ForeignKey("trades.trade_annotations.trade_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(64), nullable=False),
+    PrimaryKeyConstraint("trade_id", "kind", "name", name="pk_trade_tags"),
+    CheckConstraint("kind IN ('setup', 'mistake', 'custom')", name="tag_kind"),
+    Index("ix_trade_tags_user_name", "user_id", "name"),
 )

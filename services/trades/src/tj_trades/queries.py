@@ -116,13 +116,19 @@ async def command_status(request: Request, command_id: uuid.UUID, user_id: uuid.
     raise NotFound("command not found")
 
 
+Annotations = dict[uuid.UUID, dict[str, Any]]
+
+
 async def round_trips_of(
     request: Request, user_id: uuid.UUID, account_id: uuid.UUID | None, symbol: str | None
-) -> tuple[list[RoundTrip], dict[uuid.UUID, tradebook.ChargesSource]]:
+) -> tuple[list[RoundTrip], dict[uuid.UUID, tradebook.ChargesSource], Annotations]:
+    """The user's round trips, each one's charges source, and the annotations by trade id."""
     async with _runtime(request).sessionmaker() as session:
         rows = await repository.executions_for_trades(session, user_id, account_id=account_id, symbol=symbol)
         long_only = await repository.long_only_accounts(session, user_id)
-    return tradebook.round_trips(rows, long_only_accounts=long_only)
+        annotations = await repository.annotations_of(session, user_id)
+    trades, sources = tradebook.round_trips(rows, long_only_accounts=long_only)
+    return trades, sources, annotations
 
 
 @router.get("/trades")
@@ -133,6 +139,7 @@ async def list_trades(
     symbol: str | None = None,
     status: Literal["open", "closed", "unmatched"] | None = None,
     side: Literal["long", "short"] | None = None,
+    tag: str | None = None,
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
     cursor: str | None = None,
@@ -140,16 +147,20 @@ async def list_trades(
 ) -> dict[str, Any]:
     """Round trips, newest opened first, keyset-paginated on (opened_at, id)."""
     since, until = utc(since), utc(until)
-    trades, sources = await round_trips_of(request, user_id, account_id, symbol)
+    trades, sources, annotations = await round_trips_of(request, user_id, account_id, symbol)
     selected = [
         t
         for t in trades
-        if (status is None or t.status == status)
+        if tradebook.has_tag(annotations.get(t.id), tag)
+        and (status is None or t.status == status)
         and (side is None or t.side == side)
         and (since is None or t.opened_at >= since)
         and (until is None or t.opened_at < until)
     ]
-    items = sorted((tradebook.trade_json(t, sources[t.id]) for t in selected), key=lambda j: (j["opened_at"], j["id"]))
+    items = sorted(
+        (tradebook.trade_json(t, sources[t.id], annotations.get(t.id)) for t in selected),
+        key=lambda j: (j["opened_at"], j["id"]),
+    )
     items.reverse()
     if cursor:
         at, last = decode_cursor(cursor)
@@ -161,10 +172,10 @@ async def list_trades(
 
 @router.get("/trades/{trade_id}")
 async def get_trade(request: Request, trade_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
-    trades, sources = await round_trips_of(request, user_id, None, None)
+    trades, sources, annotations = await round_trips_of(request, user_id, None, None)
     for trade in trades:
         if trade.id == trade_id:
-            return tradebook.trade_json(trade, sources[trade.id], legs=True)
+            return tradebook.trade_json(trade, sources[trade.id], annotations.get(trade.id), legs=True)
     raise NotFound("trade not found")
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tj_trades.models import accounts, executions
+from tj_trades.models import accounts, executions, trade_annotations, trade_tags
 
 DEFAULT_ACCOUNT = "Default"
 
@@ -218,3 +219,51 @@ async def executions_for_trades(
     if symbol:
         query = query.where(executions.c.symbol == symbol.upper())
     return [dict(r._mapping) for r in (await session.execute(query)).all()]
+
+
+ANNOTATION_FIELDS = ("initial_stop", "target", "setup", "notes")
+
+
+async def annotations_of(
+    session: AsyncSession, user_id: uuid.UUID, trade_ids: set[uuid.UUID] | None = None
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The user's trade annotations (all, or of ``trade_ids``), each with its ``tags``
+    (``[{name, kind}]``, sorted by kind then name)."""
+    query = select(trade_annotations).where(trade_annotations.c.user_id == user_id)
+    tags_query = select(trade_tags).where(trade_tags.c.user_id == user_id)
+    if trade_ids is not None:
+        if not trade_ids:
+            return {}
+        query = query.where(trade_annotations.c.trade_id.in_(trade_ids))
+        tags_query = tags_query.where(trade_tags.c.trade_id.in_(trade_ids))
+    found = {r.trade_id: {**dict(r._mapping), "tags": []} for r in (await session.execute(query)).all()}
+    tags: dict[uuid.UUID, list[dict[str, str]]] = defaultdict(list)
+    for row in (await session.execute(tags_query.order_by(trade_tags.c.kind, trade_tags.c.name))).all():
+        tags[row.trade_id].append({"name": row.name, "kind": row.kind})
+    for trade_id, annotation in found.items():
+        annotation["tags"] = tags.get(trade_id, [])
+    return found
+
+
+async def annotate_trade(
+    session: AsyncSession, user_id: uuid.UUID, trade_id: uuid.UUID, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply the changes (absent fields keep their value; ``tags`` replaces the list) and return
+    the annotation as stored."""
+    values = {k: v for k, v in changes.items() if k in ANNOTATION_FIELDS}
+    now = datetime.now(UTC)
+    statement = pg_insert(trade_annotations).values(trade_id=trade_id, user_id=user_id, updated_at=now, **values)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[trade_annotations.c.trade_id], set_={**values, "updated_at": now}
+        )
+    )
+    if "tags" in changes:
+        await session.execute(trade_tags.delete().where(trade_tags.c.trade_id == trade_id))
+        unique = {(t["kind"], t["name"]) for t in changes["tags"] or []}
+        if unique:
+            await session.execute(
+                trade_tags.insert(),
+                [{"trade_id": trade_id, "user_id": user_id, "kind": k, "name": n} for k, n in sorted(unique)],
+            )
+    return (await annotations_of(session, user_id, {trade_id}))[trade_id]

@@ -19,8 +19,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from tj_trades.domain import charges as ch
-from tj_trades.domain import instruments
-from tj_trades.domain.roundtrips import Fill, RoundTrip, Side, build_round_trips
+from tj_trades.domain import instruments, metrics
+from tj_trades.domain.roundtrips import Fill, RoundTrip, Side, TradeStatus, build_round_trips
 
 ChargesSource = Literal["broker", "estimated", "none"]
 
@@ -120,7 +120,29 @@ def round_trips(
     return trades, sources
 
 
-def trade_json(trade: RoundTrip, source: ChargesSource, *, legs: bool = False) -> dict[str, Any]:
+def closed_trade(trade: RoundTrip, annotation: dict[str, Any] | None) -> metrics.ClosedTrade | None:
+    """The statistics record of a closed trade, with its initial stop and tag names; None otherwise."""
+    if trade.status is not TradeStatus.CLOSED or trade.closed_at is None:
+        return None
+    annotation = annotation or {}
+    stop = annotation.get("initial_stop")
+    return metrics.ClosedTrade.from_round_trip(
+        trade,
+        initial_stop=None if stop is None else Decimal(stop),
+        tags=[t["name"] for t in annotation.get("tags", [])],
+    )
+
+
+def has_tag(annotation: dict[str, Any] | None, tag: str | None) -> bool:
+    """Whether the trade carries a tag of that name (any kind); no filter matches every trade."""
+    if tag is None:
+        return True
+    return annotation is not None and any(t["name"] == tag for t in annotation["tags"])
+
+
+def trade_json(
+    trade: RoundTrip, source: ChargesSource, annotation: dict[str, Any] | None = None, *, legs: bool = False
+) -> dict[str, Any]:
     exchange, _, symbol = trade.symbol.partition(":")
     holding = (trade.closed_at - trade.opened_at).total_seconds() if trade.closed_at else None
     body: dict[str, Any] = {
@@ -142,7 +164,12 @@ def trade_json(trade: RoundTrip, source: ChargesSource, *, legs: bool = False) -
         "charges_source": source,
         "net_pnl": _dec(trade.net_pnl),
         "holding_seconds": holding,
+        **annotation_json(annotation),
+        "r_multiple": None,
     }
+    closed = closed_trade(trade, annotation)
+    if closed is not None:
+        body["r_multiple"] = _dec(metrics.r_multiple(closed))
     if legs:
         body["executions"] = [
             {
@@ -157,6 +184,18 @@ def trade_json(trade: RoundTrip, source: ChargesSource, *, legs: bool = False) -
             for leg in trade.legs
         ]
     return body
+
+
+def annotation_json(annotation: dict[str, Any] | None) -> dict[str, Any]:
+    annotation = annotation or {}
+    return {
+        "initial_stop": _dec(annotation.get("initial_stop")),
+        "target": _dec(annotation.get("target")),
+        "setup": annotation.get("setup"),
+        "notes": annotation.get("notes"),
+        "tags": annotation.get("tags", []),
+        "annotated_at": _iso(annotation.get("updated_at")),
+    }
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -17,6 +17,10 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     trades.ACCOUNT_CREATED: trades.AccountCreated,
     trades.ACCOUNT_UPDATED: trades.AccountUpdated,
     trades.ACCOUNT_DELETED: trades.AccountDeleted,
+    trades.ANNOTATE_TRADE: trades.AnnotateTrade,
+    trades.TRADE_ANNOTATED: trades.TradeAnnotated,
+    trades.RECORD_MANUAL_TRADE: trades.RecordManualTrade,
+    trades.MANUAL_TRADE_RECORDED: trades.ManualTradeRecorded,
 }
 
 __all__ = ["PAYLOADS", "trades"]

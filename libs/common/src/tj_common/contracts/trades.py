@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 RECORD_EXECUTIONS = "trades.RecordExecutions"
 EXECUTIONS_RECORDED = "trades.ExecutionsRecorded"
@@ -19,6 +19,10 @@ DELETE_ACCOUNT = "trades.DeleteAccount"
 ACCOUNT_CREATED = "trades.AccountCreated"
 ACCOUNT_UPDATED = "trades.AccountUpdated"
 ACCOUNT_DELETED = "trades.AccountDeleted"
+ANNOTATE_TRADE = "trades.AnnotateTrade"
+TRADE_ANNOTATED = "trades.TradeAnnotated"
+RECORD_MANUAL_TRADE = "trades.RecordManualTrade"
+MANUAL_TRADE_RECORDED = "trades.ManualTradeRecorded"
 
 
 def _aware(value: datetime) -> datetime:
@@ -161,3 +165,113 @@ class AccountUpdated(BaseModel):
 class AccountDeleted(BaseModel):
     command_id: uuid.UUID
     account_id: uuid.UUID
+
+
+# Trade annotations: the trader's plan and review of a round trip (trade ids are stable).
+NOTES_MAX_CHARS = 20_000
+TAGS_MAX = 50
+TagKind = Literal["setup", "mistake", "custom"]
+Price = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8)]
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8)]
+Fees = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=8)]
+SetupName = Annotated[str, Field(min_length=1, max_length=100)]
+Notes = Annotated[str, Field(max_length=NOTES_MAX_CHARS, description="markdown")]
+
+
+class Tag(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    kind: TagKind = "custom"
+
+
+class TradeAnnotationChanges(BaseModel):
+    """The annotation fields to change; a field left out keeps its value, ``null`` clears it
+    (``tags`` replaces the whole list)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    initial_stop: Price | None = None
+    target: Price | None = None
+    setup: SetupName | None = None
+    notes: Notes | None = None
+    tags: Annotated[list[Tag], Field(max_length=TAGS_MAX)] | None = None
+
+
+class AnnotateTrade(TradeAnnotationChanges):
+    trade_id: uuid.UUID
+
+
+class TradeAnnotationOut(BaseModel):
+    trade_id: uuid.UUID
+    initial_stop: Decimal | None = None
+    target: Decimal | None = None
+    setup: str | None = None
+    notes: str | None = None
+    tags: list[Tag] = []
+    updated_at: datetime | None = None
+
+
+class TradeAnnotated(BaseModel):
+    command_id: uuid.UUID
+    annotation: TradeAnnotationOut
+
+
+class RecordManualTrade(TradeAnnotationChanges):
+    """A round trip typed in by hand: its entry (and exit, if given) become executions, the rest
+    its annotation; applied in one transaction. ``fees`` are the trade's total charges."""
+
+    account_id: uuid.UUID | None = None
+    symbol: Symbol
+    exchange: str = Field(default="NSE", min_length=1, max_length=16)
+    segment: Literal["equity", "futures", "options", "currency", "commodity"] | None = None
+    product: Literal["MIS", "CNC", "NRML"] | None = None
+    side: Literal["long", "short"]
+    quantity: Quantity
+    entry_price: Price
+    entered_at: AwareDatetime
+    exit_price: Price | None = None
+    exited_at: AwareDatetime | None = None
+    fees: Fees | None = None
+
+    @model_validator(mode="after")
+    def _exit(self) -> RecordManualTrade:
+        if (self.exit_price is None) != (self.exited_at is None):
+            raise ValueError("exit_price and exited_at go together")
+        if self.exited_at is not None and self.exited_at <= self.entered_at:
+            raise ValueError("exited_at must be after entered_at")
+        return self
+
+    def executions(self) -> list[ExecutionIn]:
+        """The legs as fills; the fees go on the entry (the exit then carries none)."""
+        opening: Literal["buy", "sell"] = "buy" if self.side == "long" else "sell"
+        closing: Literal["buy", "sell"] = "sell" if self.side == "long" else "buy"
+
+        def leg(side: Literal["buy", "sell"], price: Decimal, at: datetime, fees: Decimal | None) -> ExecutionIn:
+            return ExecutionIn(
+                symbol=self.symbol,
+                exchange=self.exchange,
+                segment=self.segment,
+                product=self.product,
+                side=side,
+                quantity=self.quantity,
+                price=price,
+                executed_at=at,
+                fees=fees,
+            )
+
+        legs = [leg(opening, self.entry_price, self.entered_at, self.fees)]
+        if self.exit_price is not None and self.exited_at is not None:
+            legs.append(leg(closing, self.exit_price, self.exited_at, None if self.fees is None else Decimal(0)))
+        return legs
+
+    def annotation(self) -> dict[str, object]:
+        """The annotation fields the client set."""
+        return self.model_dump(include=self.model_fields_set & set(TradeAnnotationChanges.model_fields))
+
+
+class ManualTradeRecorded(BaseModel):
+    command_id: uuid.UUID
+    account_id: uuid.UUID
+    trade_id: uuid.UUID
+    executions: list[ExecutionOut]

@@ -29,11 +29,12 @@ async def summary(
     user: CurrentUser,
     account_id: uuid.UUID | None = None,
     symbol: str | None = None,
+    tag: str | None = None,
     since: From = None,
     until: To = None,
 ) -> dict[str, Any]:
     return await _read(
-        request, "summary", user, {"account_id": account_id, "symbol": symbol, "from": since, "to": until}
+        request, "summary", user, {"account_id": account_id, "symbol": symbol, "tag": tag, "from": since, "to": until}
     )
 
 
@@ -43,10 +44,11 @@ async def equity_curve(
     user: CurrentUser,
     account_id: uuid.UUID | None = None,
     symbol: str | None = None,
+    tag: str | None = None,
     since: From = None,
     until: To = None,
 ) -> dict[str, Any]:
-    filters = {"account_id": account_id, "symbol": symbol, "from": since, "to": until}
+    filters = {"account_id": account_id, "symbol": symbol, "tag": tag, "from": since, "to": until}
     return await _read(request, "equity-curve", user, filters)
 
 
@@ -56,23 +58,25 @@ async def calendar(
     user: CurrentUser,
     account_id: uuid.UUID | None = None,
     symbol: str | None = None,
+    tag: str | None = None,
     since: From = None,
     until: To = None,
 ) -> dict[str, Any]:
     return await _read(
-        request, "calendar", user, {"account_id": account_id, "symbol": symbol, "from": since, "to": until}
+        request, "calendar", user, {"account_id": account_id, "symbol": symbol, "tag": tag, "from": since, "to": until}
     )
 
 
-@router.get("/breakdown", summary="Figures per symbol, tag, weekday or hour of entry, or holding time")
+@router.get("/breakdown", summary="Figures per symbol, tag, setup, weekday or hour of entry, or holding time")
 async def breakdown(
     request: Request,
     user: CurrentUser,
-    by: Literal["symbol", "tag", "weekday", "hour", "holding_time"],
+    by: Literal["symbol", "tag", "setup", "weekday", "hour", "holding_time"],
     account_id: uuid.UUID | None = None,
     symbol: str | None = None,
+    tag: str | None = None,
     since: From = None,
     until: To = None,
 ) -> dict[str, Any]:
-    filters = {"by": by, "account_id": account_id, "symbol": symbol, "from": since, "to": until}
+    filters = {"by": by, "account_id": account_id, "symbol": symbol, "tag": tag, "from": since, "to": until}
     return await _read(request, "breakdown", user, filters)
