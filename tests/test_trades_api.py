@@ -84,6 +84,8 @@ async def test_round_trips_and_summary_through_the_api(
     assert {b["key"] for b in by_symbol["buckets"]} == {"NSE:RELIANCE", "NSE:INFY", "NSE:TCS"}
     only_infy = (await client.get("/api/v1/analytics/summary", params={"symbol": "INFY"}, headers=headers)).json()
     assert Decimal(only_infy["net_pnl"]) == Decimal("10")
+    later = {"from": "2026-06-06T00:00:00+05:30"}
+    assert (await client.get("/api/v1/analytics/summary", params=later, headers=headers)).json()["trade_count"] == 0
     unknown = await client.get("/api/v1/analytics/breakdown", params={"by": "moon"}, headers=headers)
     assert unknown.status_code == 422
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from tj_trades import tradebook
 from tj_trades.domain import metrics
@@ -78,75 +78,50 @@ async def annotated_closed_trades(
     return closed, setups
 
 
-async def closed_trades(
-    request: Request,
-    user_id: uuid.UUID,
-    account_id: uuid.UUID | None,
-    symbol: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    tag: str | None = None,
-) -> list[ClosedTrade]:
-    closed, _ = await annotated_closed_trades(request, user_id, account_id, symbol, since, until, tag)
+@dataclasses.dataclass
+class Filters:
+    """The filters every analytics endpoint takes (a FastAPI dependency)."""
+
+    user_id: uuid.UUID
+    account_id: uuid.UUID | None = None
+    symbol: str | None = None
+    tag: str | None = None
+    since: From = None
+    until: To = None
+
+
+AnalyticsFilters = Annotated[Filters, Depends()]
+
+
+async def closed_trades(request: Request, f: Filters) -> list[ClosedTrade]:
+    closed, _ = await annotated_closed_trades(request, f.user_id, f.account_id, f.symbol, f.since, f.until, f.tag)
     return closed
 
 
 @router.get("/summary")
-async def summary(
-    request: Request,
-    user_id: uuid.UUID,
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    tag: str | None = None,
-    since: From = None,
-    until: To = None,
-) -> dict[str, Any]:
-    result: dict[str, Any] = jsonable(
-        metrics.compute_metrics(await closed_trades(request, user_id, account_id, symbol, since, until, tag))
-    )
+async def summary(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
+    result: dict[str, Any] = jsonable(metrics.compute_metrics(await closed_trades(request, filters)))
     return result
 
 
 @router.get("/equity-curve")
-async def equity_curve(
-    request: Request,
-    user_id: uuid.UUID,
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    tag: str | None = None,
-    since: From = None,
-    until: To = None,
-) -> dict[str, Any]:
-    points = metrics.equity_curve(await closed_trades(request, user_id, account_id, symbol, since, until, tag))
-    return {"points": jsonable(points)}
+async def equity_curve(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
+    return {"points": jsonable(metrics.equity_curve(await closed_trades(request, filters)))}
 
 
 @router.get("/calendar")
-async def calendar(
-    request: Request,
-    user_id: uuid.UUID,
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    tag: str | None = None,
-    since: From = None,
-    until: To = None,
-) -> dict[str, Any]:
-    days = metrics.daily_series(await closed_trades(request, user_id, account_id, symbol, since, until, tag))
-    return {"days": jsonable(days)}
+async def calendar(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
+    return {"days": jsonable(metrics.daily_series(await closed_trades(request, filters)))}
 
 
 @router.get("/breakdown")
 async def breakdown(
     request: Request,
-    user_id: uuid.UUID,
+    filters: AnalyticsFilters,
     by: Literal["symbol", "tag", "setup", "weekday", "hour", "holding_time"],
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    tag: str | None = None,
-    since: From = None,
-    until: To = None,
 ) -> dict[str, Any]:
-    trades, setups = await annotated_closed_trades(request, user_id, account_id, symbol, since, until, tag)
+    f = filters
+    trades, setups = await annotated_closed_trades(request, f.user_id, f.account_id, f.symbol, f.since, f.until, f.tag)
     if by == "setup":  # a trade without a setup falls in no bucket
         buckets = metrics.breakdown(trades, lambda t: (setups[t.trade_id],) if t.trade_id in setups else ())
     else:

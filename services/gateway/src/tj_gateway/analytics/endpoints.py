@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from tj_gateway.identity.dependencies import CurrentUser
 from tj_gateway.queries import QueryClient
@@ -17,66 +18,54 @@ From = Annotated[datetime | None, Query(alias="from", description="ISO 8601; wit
 To = Annotated[datetime | None, Query(alias="to", description="ISO 8601, exclusive; without an offset, UTC")]
 
 
-async def _read(request: Request, path: str, user: CurrentUser, filters: dict[str, Any]) -> dict[str, Any]:
+@dataclasses.dataclass
+class Filters:
+    """The filters every analytics endpoint takes."""
+
+    account_id: uuid.UUID | None = None
+    symbol: str | None = None
+    tag: str | None = None
+    since: From = None
+    until: To = None
+
+
+AnalyticsFilters = Annotated[Filters, Depends()]
+
+
+async def _read(request: Request, path: str, user: CurrentUser, f: Filters, **extra: str) -> dict[str, Any]:
     client: QueryClient = request.app.state.trades_queries
-    params = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in filters.items()}
-    return await client.get(f"/internal/analytics/{path}", {"user_id": str(user.user_id), **params})
+    params = {
+        "user_id": str(user.user_id),
+        "account_id": f.account_id,
+        "symbol": f.symbol,
+        "tag": f.tag,
+        "from": f.since.isoformat() if f.since else None,
+        "to": f.until.isoformat() if f.until else None,
+        **extra,
+    }
+    return await client.get(f"/internal/analytics/{path}", params)
 
 
 @router.get("/summary", summary="Win rate, profit factor, expectancy, drawdown, Sharpe, Sortino, R …")
-async def summary(
-    request: Request,
-    user: CurrentUser,
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    tag: str | None = None,
-    since: From = None,
-    until: To = None,
-) -> dict[str, Any]:
-    return await _read(
-        request, "summary", user, {"account_id": account_id, "symbol": symbol, "tag": tag, "from": since, "to": until}
-    )
+async def summary(request: Request, user: CurrentUser, filters: AnalyticsFilters) -> dict[str, Any]:
+    return await _read(request, "summary", user, filters)
 
 
 @router.get("/equity-curve", summary="Cumulative net P&L after each closed trade, with drawdown")
-async def equity_curve(
-    request: Request,
-    user: CurrentUser,
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    tag: str | None = None,
-    since: From = None,
-    until: To = None,
-) -> dict[str, Any]:
-    filters = {"account_id": account_id, "symbol": symbol, "tag": tag, "from": since, "to": until}
+async def equity_curve(request: Request, user: CurrentUser, filters: AnalyticsFilters) -> dict[str, Any]:
     return await _read(request, "equity-curve", user, filters)
 
 
 @router.get("/calendar", summary="Net P&L per trading day (the account's time zone)")
-async def calendar(
-    request: Request,
-    user: CurrentUser,
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    tag: str | None = None,
-    since: From = None,
-    until: To = None,
-) -> dict[str, Any]:
-    return await _read(
-        request, "calendar", user, {"account_id": account_id, "symbol": symbol, "tag": tag, "from": since, "to": until}
-    )
+async def calendar(request: Request, user: CurrentUser, filters: AnalyticsFilters) -> dict[str, Any]:
+    return await _read(request, "calendar", user, filters)
 
 
 @router.get("/breakdown", summary="Figures per symbol, tag, setup, weekday or hour of entry, or holding time")
 async def breakdown(
     request: Request,
     user: CurrentUser,
+    filters: AnalyticsFilters,
     by: Literal["symbol", "tag", "setup", "weekday", "hour", "holding_time"],
-    account_id: uuid.UUID | None = None,
-    symbol: str | None = None,
-    tag: str | None = None,
-    since: From = None,
-    until: To = None,
 ) -> dict[str, Any]:
-    filters = {"by": by, "account_id": account_id, "symbol": symbol, "tag": tag, "from": since, "to": until}
-    return await _read(request, "breakdown", user, filters)
+    return await _read(request, "breakdown", user, filters, by=by)
