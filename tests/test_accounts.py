@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -191,3 +192,35 @@ async def test_long_only_account_naked_sell_is_unmatched(client: httpx.AsyncClie
     assert by_account[long_only]["status"] == "unmatched"
     assert by_account[margin]["status"] == "open"
     assert by_account[margin]["side"] == "short"
+
+
+async def test_account_plan_and_balance_drive_charges_and_analytics(client: httpx.AsyncClient) -> None:
+    """The same fills cost less on a zero-brokerage plan (statutory charges remain), and a
+    starting balance gives drawdown in % and Sharpe/Sortino their equity."""
+    user = await signup(client)
+    headers = auth(user["access_token"])
+    zero = (await create(client, headers, name="Discount", brokerage_plan="zero", starting_balance="100000")).json()
+    day = "2026-06-05T{}+05:30"
+    fills = [
+        {"symbol": "TCS", "side": "buy", "quantity": "10", "price": "4000", "executed_at": day.format("09:20:00")},
+        {"symbol": "TCS", "side": "sell", "quantity": "10", "price": "3990", "executed_at": day.format("10:20:00")},
+        {"symbol": "INFY", "side": "buy", "quantity": "10", "price": "1500", "executed_at": day.format("11:00:00")},
+        {"symbol": "INFY", "side": "sell", "quantity": "10", "price": "1520", "executed_at": day.format("12:00:00")},
+    ]
+    for account_id in (None, zero["id"]):
+        body = {"executions": fills, **({"account_id": account_id} if account_id else {})}
+        assert (await client.post("/api/v1/executions", json=body, headers=headers)).status_code == 201
+    trades = (await client.get("/api/v1/trades", params={"symbol": "TCS"}, headers=headers)).json()["items"]
+    by_account = {t["account_id"]: Decimal(t["charges"]) for t in trades}
+    assert len(by_account) == 2
+    zerodha_charges = next(c for a, c in by_account.items() if a != zero["id"])
+    assert Decimal(0) < by_account[zero["id"]] < zerodha_charges
+
+    with_balance = (
+        await client.get("/api/v1/analytics/summary", params={"account_id": zero["id"]}, headers=headers)
+    ).json()
+    assert with_balance["max_drawdown_ratio"] is not None
+    assert Decimal(with_balance["max_drawdown_ratio"]) < 0
+    everything = (await client.get("/api/v1/analytics/summary", headers=headers)).json()
+    assert everything["max_drawdown_ratio"] is None  # the Default account has no starting balance
+    assert "max_drawdown_ratio" in everything["reasons"]

@@ -55,10 +55,10 @@ async def annotated_closed_trades(
     since: datetime | None,
     until: datetime | None,
     tag: str | None = None,
-) -> tuple[list[ClosedTrade], dict[str, str]]:
+) -> tuple[list[ClosedTrade], dict[str, str], MetricsConfig]:
     """The closed trades of the filters (with their initial stops and tags, for R and the tag
     breakdown), and the setup of each annotated one by trade id."""
-    trades, _, annotations = await round_trips_of(request, user_id, account_id, symbol)
+    trades, _, annotations, accounts = await round_trips_of(request, user_id, account_id, symbol)
     since, until = utc(since), utc(until)
     closed: list[ClosedTrade] = []
     setups: dict[str, str] = {}
@@ -75,7 +75,7 @@ async def annotated_closed_trades(
         closed.append(record)
         if annotation is not None and annotation["setup"]:
             setups[record.trade_id] = annotation["setup"]
-    return closed, setups
+    return closed, setups, tradebook.metrics_config(accounts, account_id)
 
 
 @dataclasses.dataclass
@@ -93,25 +93,27 @@ class Filters:
 AnalyticsFilters = Annotated[Filters, Depends()]
 
 
-async def closed_trades(request: Request, f: Filters) -> list[ClosedTrade]:
-    closed, _ = await annotated_closed_trades(request, f.user_id, f.account_id, f.symbol, f.since, f.until, f.tag)
-    return closed
+async def closed_trades(request: Request, f: Filters) -> tuple[list[ClosedTrade], MetricsConfig]:
+    closed, _, config = await annotated_closed_trades(
+        request, f.user_id, f.account_id, f.symbol, f.since, f.until, f.tag
+    )
+    return closed, config
 
 
 @router.get("/summary")
 async def summary(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
-    result: dict[str, Any] = jsonable(metrics.compute_metrics(await closed_trades(request, filters)))
+    result: dict[str, Any] = jsonable(metrics.compute_metrics(*await closed_trades(request, filters)))
     return result
 
 
 @router.get("/equity-curve")
 async def equity_curve(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
-    return {"points": jsonable(metrics.equity_curve(await closed_trades(request, filters)))}
+    return {"points": jsonable(metrics.equity_curve(*await closed_trades(request, filters)))}
 
 
 @router.get("/calendar")
 async def calendar(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
-    return {"days": jsonable(metrics.daily_series(await closed_trades(request, filters)))}
+    return {"days": jsonable(metrics.daily_series(*await closed_trades(request, filters)))}
 
 
 @router.get("/breakdown")
@@ -121,9 +123,11 @@ async def breakdown(
     by: Literal["symbol", "tag", "setup", "weekday", "hour", "holding_time"],
 ) -> dict[str, Any]:
     f = filters
-    trades, setups = await annotated_closed_trades(request, f.user_id, f.account_id, f.symbol, f.since, f.until, f.tag)
+    trades, setups, config = await annotated_closed_trades(
+        request, f.user_id, f.account_id, f.symbol, f.since, f.until, f.tag
+    )
     if by == "setup":  # a trade without a setup falls in no bucket
-        buckets = metrics.breakdown(trades, lambda t: (setups[t.trade_id],) if t.trade_id in setups else ())
+        buckets = metrics.breakdown(trades, lambda t: (setups[t.trade_id],) if t.trade_id in setups else (), config)
     else:
-        buckets = BREAKDOWNS[by](trades, MetricsConfig())
+        buckets = BREAKDOWNS[by](trades, config)
     return {"by": by, "buckets": jsonable(buckets)}

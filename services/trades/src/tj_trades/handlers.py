@@ -351,8 +351,7 @@ async def _trades_of(
 ) -> list[RoundTrip]:
     """The user's round trips as the query API derives them (same transaction: own writes seen)."""
     rows = await repository.executions_for_trades(session, user_id, account_id=account_id, symbol=symbol)
-    long_only = await repository.long_only_accounts(session, user_id)
-    trades, _ = tradebook.round_trips(rows, long_only_accounts=long_only)
+    trades, _ = tradebook.round_trips(rows, await repository.account_settings(session, user_id))
     return trades
 
 

@@ -121,14 +121,15 @@ Annotations = dict[uuid.UUID, dict[str, Any]]
 
 async def round_trips_of(
     request: Request, user_id: uuid.UUID, account_id: uuid.UUID | None, symbol: str | None
-) -> tuple[list[RoundTrip], dict[uuid.UUID, tradebook.ChargesSource], Annotations]:
-    """The user's round trips, each one's charges source, and the annotations by trade id."""
+) -> tuple[list[RoundTrip], dict[uuid.UUID, tradebook.ChargesSource], Annotations, dict[uuid.UUID, dict[str, Any]]]:
+    """The user's round trips, each one's charges source, the annotations by trade id, and the
+    settings of the user's accounts."""
     async with _runtime(request).sessionmaker() as session:
         rows = await repository.executions_for_trades(session, user_id, account_id=account_id, symbol=symbol)
-        long_only = await repository.long_only_accounts(session, user_id)
+        accounts = await repository.account_settings(session, user_id)
         annotations = await repository.annotations_of(session, user_id)
-    trades, sources = tradebook.round_trips(rows, long_only_accounts=long_only)
-    return trades, sources, annotations
+    trades, sources = tradebook.round_trips(rows, accounts)
+    return trades, sources, annotations, accounts
 
 
 @router.get("/trades")
@@ -147,7 +148,7 @@ async def list_trades(
 ) -> dict[str, Any]:
     """Round trips, newest opened first, keyset-paginated on (opened_at, id)."""
     since, until = utc(since), utc(until)
-    trades, sources, annotations = await round_trips_of(request, user_id, account_id, symbol)
+    trades, sources, annotations, _ = await round_trips_of(request, user_id, account_id, symbol)
     selected = [
         t
         for t in trades
@@ -172,7 +173,7 @@ async def list_trades(
 
 @router.get("/trades/{trade_id}")
 async def get_trade(request: Request, trade_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
-    trades, sources, annotations = await round_trips_of(request, user_id, None, None)
+    trades, sources, annotations, _ = await round_trips_of(request, user_id, None, None)
     for trade in trades:
         if trade.id == trade_id:
             return tradebook.trade_json(trade, sources[trade.id], annotations.get(trade.id), legs=True)

@@ -100,9 +100,19 @@ async def account_has_executions(session: AsyncSession, account_id: uuid.UUID) -
     return bool(await session.scalar(select(exists().where(executions.c.account_id == account_id))))
 
 
-async def long_only_accounts(session: AsyncSession, user_id: uuid.UUID) -> set[uuid.UUID]:
-    rows = await session.execute(select(accounts.c.id).where(accounts.c.user_id == user_id, accounts.c.long_only))
-    return set(rows.scalars())
+async def account_settings(session: AsyncSession, user_id: uuid.UUID) -> dict[uuid.UUID, dict[str, Any]]:
+    """What trade math needs of each of the user's accounts: long-only, brokerage plan, time
+    zone and starting balance."""
+    rows = await session.execute(
+        select(
+            accounts.c.id,
+            accounts.c.long_only,
+            accounts.c.brokerage_plan,
+            accounts.c.timezone,
+            accounts.c.starting_balance,
+        ).where(accounts.c.user_id == user_id)
+    )
+    return {r.id: dict(r._mapping) for r in rows}
 
 
 async def recorded_broker_trade_ids(

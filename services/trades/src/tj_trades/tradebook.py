@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -32,8 +32,11 @@ _SEGMENTS = {
 _PRODUCTS = {"MIS": ch.Product.INTRADAY, "CNC": ch.Product.DELIVERY}
 
 
-def execution_charges(rows: Sequence[dict[str, Any]]) -> dict[uuid.UUID, tuple[Decimal | None, ChargesSource]]:
-    """Charges of each execution and where they came from."""
+def execution_charges(
+    rows: Sequence[dict[str, Any]], plans: Mapping[uuid.UUID, str] | None = None
+) -> dict[uuid.UUID, tuple[Decimal | None, ChargesSource]]:
+    """Charges of each execution and where they came from; estimates use each account's
+    brokerage plan (Zerodha's when none is known)."""
     result: dict[uuid.UUID, tuple[Decimal | None, ChargesSource]] = {}
     estimable: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -43,12 +46,21 @@ def execution_charges(rows: Sequence[dict[str, Any]]) -> dict[uuid.UUID, tuple[D
             estimable[row["account_id"]].append(row)
         else:
             result[row["id"]] = (None, "none")
-    for account_rows in estimable.values():
-        result.update(_estimate(account_rows))
+    for account_id, account_rows in estimable.items():
+        result.update(_estimate(account_rows, _plan((plans or {}).get(account_id))))
     return result
 
 
-def _estimate(rows: list[dict[str, Any]]) -> dict[uuid.UUID, tuple[Decimal | None, ChargesSource]]:
+def _plan(name: str | None) -> ch.BrokeragePlan:
+    try:
+        return ch.brokerage_plan(name or "zerodha")
+    except (KeyError, ValueError):
+        return ch.zerodha_plan()
+
+
+def _estimate(
+    rows: list[dict[str, Any]], plan: ch.BrokeragePlan
+) -> dict[uuid.UUID, tuple[Decimal | None, ChargesSource]]:
     # Fills of one broker order (same order id, side, symbol and day) share the order's brokerage.
     grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -72,7 +84,7 @@ def _estimate(rows: list[dict[str, Any]]) -> dict[uuid.UUID, tuple[Decimal | Non
         )
     result: dict[uuid.UUID, tuple[Decimal | None, ChargesSource]] = {}
     try:
-        priced = ch.estimate_orders(orders)
+        priced = ch.estimate_orders(orders, plan)
     except (ch.RatesUnavailableError, ValueError):
         return {row["id"]: (None, "none") for row in rows}
     for item in priced:
@@ -93,11 +105,16 @@ def _segment(row: dict[str, Any]) -> ch.Segment:
 
 
 def round_trips(
-    rows: Sequence[dict[str, Any]], *, long_only_accounts: Collection[uuid.UUID] = frozenset()
+    rows: Sequence[dict[str, Any]], accounts: Mapping[uuid.UUID, Mapping[str, Any]] | None = None
 ) -> tuple[list[RoundTrip], dict[uuid.UUID, ChargesSource]]:
-    """The user's trades from their executions, and each trade's charges source. In a long-only
-    account a sell beyond the position held is an ``unmatched`` trade, never a short."""
-    charges = execution_charges(rows)
+    """The user's trades from their executions, and each trade's charges source. ``accounts``
+    (see repository.account_settings) gives each account's brokerage plan and long-only flag: in a
+    long-only account a sell beyond the position held is an ``unmatched`` trade, never a short."""
+    accounts = accounts or {}
+    long_only_accounts = {a for a, settings in accounts.items() if settings.get("long_only")}
+    charges = execution_charges(
+        rows, {a: settings.get("brokerage_plan") or "zerodha" for a, settings in accounts.items()}
+    )
     fills = [
         Fill(
             execution_id=row["id"],
@@ -204,3 +221,18 @@ def _iso(value: datetime | None) -> str | None:
 
 def _dec(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def metrics_config(
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]], account_id: uuid.UUID | None
+) -> metrics.MetricsConfig:
+    """Day bucketing and equity for the accounts in view: the account's time zone and starting
+    balance; across accounts, their shared time zone (IST otherwise) and the sum of their starting
+    balances when every one has one (else figures that need equity are null, with the reason)."""
+    selected = [accounts[account_id]] if account_id is not None and account_id in accounts else list(accounts.values())
+    zones = {a["timezone"] for a in selected}
+    balances = [a["starting_balance"] for a in selected]
+    return metrics.MetricsConfig(
+        timezone=zones.pop() if len(zones) == 1 else metrics.DEFAULT_TIMEZONE,
+        starting_balance=sum(balances, Decimal(0)) if balances and None not in balances else None,
+    )
