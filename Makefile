@@ -74,6 +74,7 @@ audit: ## pip-audit of the locked dependencies
 
 bench: install infra-up db-migrate ## Benchmarks; JSON results under bench/results/
 	$(RUN) python -m bench.write_path
+	$(RUN) python -m bench.trade_engine
 
 clean: ## Remove caches (not .local data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
