@@ -88,6 +88,9 @@ def _estimate(
     except (ch.RatesUnavailableError, ValueError):
         return {row["id"]: (None, "none") for row in rows}
     for item in priced:
+        if len(item.order.fills) == 1:  # the common case: nothing to share out
+            result[uuid.UUID(item.order.fills[0].fill_id)] = (item.charges.total, "estimated")
+            continue
         for fill_id, breakdown in ch.charges_per_fill(item.order, item.charges).items():
             result[uuid.UUID(fill_id)] = (breakdown.total, "estimated")
     return result
