@@ -76,6 +76,8 @@ class ServiceSettings(BaseSettings):
     jwt_key_id: str = "k1"
     jwt_previous_secrets: SecretStr = SecretStr("")
     jwt_expires_in: int = 900
+    # Refresh-token lifetime (opaque, stored hashed, rotated on use; DESIGN §6).
+    refresh_token_expires_in: int = 30 * 86400
 
     s3_bucket: str = "tj-uploads"
     s3_region: str = "ap-south-1"
@@ -95,6 +97,11 @@ class ServiceSettings(BaseSettings):
     enable_csv_import: bool = True
     enable_api_access: bool = False
     maintenance_mode: bool = False
+
+    # Edge (gateway): browser origins allowed by CORS, comma-separated (empty: no CORS), and the
+    # largest request body accepted by Content-Length (larger ones get 413).
+    cors_origins: str = ""
+    max_request_bytes: int = 1024 * 1024
 
     kafka_bootstrap_servers: str = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
     kafka_topic_prefix: str = ""
@@ -117,7 +124,7 @@ class ServiceSettings(BaseSettings):
     # How long processed message ids are kept for de-duplication (and command status).
     message_dedup_retention_hours: int = 168
 
-    @field_validator("jwt_expires_in", mode="before")
+    @field_validator("jwt_expires_in", "refresh_token_expires_in", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
@@ -169,6 +176,10 @@ class ServiceSettings(BaseSettings):
             bad.append("JWT_SECRET (shorter than 32 characters)")
         if bad:
             raise ValueError("refusing to start in production with default or weak secrets: " + ", ".join(bad))
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
 
     @property
     def db_schema(self) -> str:

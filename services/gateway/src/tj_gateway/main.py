@@ -12,7 +12,9 @@ from tj_common.topics import TRADES_EVENTS
 from tj_gateway.accounts.endpoints import router as accounts_router
 from tj_gateway.analytics.endpoints import router as analytics_router
 from tj_gateway.commands import CommandBus
+from tj_gateway.edge import install_edge
 from tj_gateway.executions.endpoints import router as executions_router
+from tj_gateway.identity.endpoints import me_router
 from tj_gateway.identity.endpoints import router as auth_router
 from tj_gateway.identity.tokens import TokenService
 from tj_gateway.models import metadata
@@ -35,12 +37,13 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         title="Trading Journal API",
         version="1.0.0",
         description="Log and import executions, review round-trip trades, study your edge.",
-        routers=[auth_router, accounts_router, executions_router, trades_router, analytics_router],
+        routers=[auth_router, me_router, accounts_router, executions_router, trades_router, analytics_router],
         health_paths=("/api/health", "/health"),
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
     )
+    install_edge(app, settings)
     app.state.tokens = TokenService(settings)
     app.state.commands = commands
     app.state.trades_queries = QueryClient(http, settings.trades_query_url, "trades")

@@ -1,8 +1,8 @@
-"""Tables of the gateway (schema ``identity``): the users it authenticates."""
+"""Tables of the gateway (schema ``identity``): the users it authenticates and their refresh tokens."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, String, Table, func
+from sqlalchemy import Column, DateTime, ForeignKey, Index, String, Table, func
 from sqlalchemy.dialects.postgresql import UUID
 
 from tj_common.db import service_metadata
@@ -19,4 +19,21 @@ users = Table(
     Column("timezone", String(64), nullable=False, server_default="Asia/Kolkata"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Opaque refresh tokens, stored as SHA-256 hex digests. Tokens issued by one login share a
+# family; presenting a spent token revokes the whole family (DESIGN §6).
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), ForeignKey("identity.users.id", ondelete="CASCADE"), nullable=False),
+    Column("family_id", UUID(as_uuid=True), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Index("ix_refresh_tokens_family", "family_id"),
+    Index("ix_refresh_tokens_user", "user_id"),
 )

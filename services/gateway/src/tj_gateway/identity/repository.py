@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tj_gateway.models import users
+from tj_gateway.models import refresh_tokens, users
 
 
 async def create_user(
@@ -39,4 +40,39 @@ async def user_by_id(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any
 async def set_password_hash(session: AsyncSession, user_id: uuid.UUID, password_hash: str) -> None:
     await session.execute(
         update(users).where(users.c.id == user_id).values(password_hash=password_hash, updated_at=func.now())
+    )
+
+
+async def insert_refresh_token(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    family_id: uuid.UUID,
+    token_hash: str,
+    expires_at: datetime,
+) -> None:
+    await session.execute(
+        refresh_tokens.insert().values(
+            id=uuid.uuid4(), user_id=user_id, family_id=family_id, token_hash=token_hash, expires_at=expires_at
+        )
+    )
+
+
+async def refresh_token_for_update(session: AsyncSession, token_hash: str) -> dict[str, Any] | None:
+    """The stored token, locked so two concurrent refreshes of one token cannot both succeed."""
+    row = (
+        await session.execute(select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash).with_for_update())
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def spend_refresh_token(session: AsyncSession, token_id: uuid.UUID) -> None:
+    await session.execute(update(refresh_tokens).where(refresh_tokens.c.id == token_id).values(used_at=func.now()))
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=func.now())
     )

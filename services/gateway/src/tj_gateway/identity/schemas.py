@@ -39,6 +39,12 @@ class LoginIn(BaseModel):
     password: str = Field(min_length=1, max_length=256)
 
 
+class RefreshIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
 class UserOut(BaseModel):
     id: uuid.UUID
     email: str
@@ -50,5 +56,12 @@ class UserOut(BaseModel):
 class TokenPair(BaseModel):
     user: UserOut
     access_token: str
+    refresh_token: str
     token_type: str = "bearer"
     expires_in: int
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    plan: str
+    entitlements: dict[str, int | bool | None]

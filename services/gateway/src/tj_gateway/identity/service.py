@@ -1,11 +1,16 @@
-"""Signup and login."""
+"""Signup, login, refresh-token rotation and logout."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tj_common.errors import Conflict, Unauthorized
 from tj_gateway.identity import passwords, repository
+from tj_gateway.identity.refresh import StoredToken, Verdict, hash_refresh_token, judge, new_refresh_token
 from tj_gateway.identity.schemas import LoginIn, SignupIn, TokenPair, UserOut
 from tj_gateway.identity.tokens import TokenService
 
@@ -13,6 +18,27 @@ from tj_gateway.identity.tokens import TokenService
 def normalise_email(email: str) -> str:
     local, _, domain = email.strip().partition("@")
     return f"{local}@{domain.lower()}".lower()
+
+
+async def issue_pair(
+    session: AsyncSession, tokens: TokenService, user: dict[str, Any], family_id: uuid.UUID | None = None
+) -> TokenPair:
+    """An access token and a new refresh token, in ``family_id`` (a new family when None)."""
+    access_token, expires_in = tokens.issue(user["id"])
+    refresh_token = new_refresh_token()
+    await repository.insert_refresh_token(
+        session,
+        user_id=user["id"],
+        family_id=family_id or uuid.uuid4(),
+        token_hash=hash_refresh_token(refresh_token),
+        expires_at=datetime.now(UTC) + tokens.refresh_lifetime,
+    )
+    return TokenPair(
+        user=UserOut.model_validate(user),
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_in=expires_in,
+    )
 
 
 async def signup(session: AsyncSession, tokens: TokenService, body: SignupIn) -> TokenPair:
@@ -26,8 +52,7 @@ async def signup(session: AsyncSession, tokens: TokenService, body: SignupIn) ->
     )
     if user is None:
         raise Conflict("an account with this email already exists", code="EmailTaken")
-    token, expires_in = tokens.issue(user["id"])
-    return TokenPair(user=UserOut.model_validate(user), access_token=token, expires_in=expires_in)
+    return await issue_pair(session, tokens, user)
 
 
 async def login(session: AsyncSession, tokens: TokenService, body: LoginIn) -> TokenPair:
@@ -37,5 +62,31 @@ async def login(session: AsyncSession, tokens: TokenService, body: LoginIn) -> T
         raise Unauthorized("invalid email or password", code="InvalidCredentials")
     if passwords.needs_rehash(user["password_hash"]):
         await repository.set_password_hash(session, user["id"], await passwords.hash_password(body.password))
-    token, expires_in = tokens.issue(user["id"])
-    return TokenPair(user=UserOut.model_validate(user), access_token=token, expires_in=expires_in)
+    return await issue_pair(session, tokens, user)
+
+
+async def refresh(session: AsyncSession, tokens: TokenService, refresh_token: str) -> TokenPair | Verdict:
+    """The next pair of the token's family, or why not (a Verdict other than VALID).
+
+    On REUSED the family has been revoked in ``session``; the caller must commit before answering
+    401, which is why this returns the verdict instead of raising.
+    """
+    row = await repository.refresh_token_for_update(session, hash_refresh_token(refresh_token))
+    stored = StoredToken(row["expires_at"], row["used_at"], row["revoked_at"]) if row else None
+    verdict = judge(stored, datetime.now(UTC))
+    if row is None or verdict is not Verdict.VALID:
+        if row is not None and verdict is Verdict.REUSED:
+            await repository.revoke_family(session, row["family_id"])
+        return verdict
+    user = await repository.user_by_id(session, row["user_id"])
+    if user is None:  # pragma: no cover - the foreign key cascades
+        return Verdict.UNKNOWN
+    await repository.spend_refresh_token(session, row["id"])
+    return await issue_pair(session, tokens, user, family_id=row["family_id"])
+
+
+async def logout(session: AsyncSession, refresh_token: str) -> None:
+    """Revokes the token's family; an unknown token is not an error (logout is idempotent)."""
+    row = await repository.refresh_token_for_update(session, hash_refresh_token(refresh_token))
+    if row is not None:
+        await repository.revoke_family(session, row["family_id"])

@@ -37,6 +37,7 @@ class TokenService:
                 kid, secret = pair.split("=", 1)
                 self.keys.setdefault(kid.strip(), secret.strip())
         self.lifetime = timedelta(seconds=settings.jwt_expires_in)
+        self.refresh_lifetime = timedelta(seconds=settings.refresh_token_expires_in)
 
     def issue(self, user_id: uuid.UUID) -> tuple[str, int]:
         now = datetime.now(UTC)
