@@ -11,17 +11,20 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
+from fastapi import Request
 from opentelemetry.trace import SpanKind
 
-from tj_common.envelope import Envelope
+from tj_common.envelope import Envelope, command_id_for
 from tj_common.errors import ServiceUnavailable
 from tj_common.kafka import cancel_task, stop_consumer
 from tj_common.metrics import COMMANDS_PUBLISHED
 from tj_common.runtime import Runtime
 from tj_common.telemetry import extract_context
+from tj_common.topics import TRADES_COMMANDS
 
 log = logging.getLogger(__name__)
 
@@ -141,3 +144,14 @@ class CommandBus:
                     waiting.remove(future)
                 if not waiting:
                     self.waiters.pop(command.id, None)
+
+
+async def send_trades_command(
+    request: Request, user_id: uuid.UUID, type_: str, payload: dict[str, Any], idempotency_key: str | None
+) -> tuple[uuid.UUID, Envelope | None]:
+    """Send a command to the trades service for the calling user; its id (deterministic with an
+    Idempotency-Key) and the result event, or None when none came within the deadline."""
+    command_id = command_id_for(user_id, idempotency_key)
+    command = Envelope(id=command_id, type=type_, user_id=user_id, correlation_id=command_id, payload=payload)
+    bus: CommandBus = request.app.state.commands
+    return command_id, await bus.send(TRADES_COMMANDS.name, command)

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from tj_common.contracts import trades as contract
-from tj_common.envelope import Envelope, command_id_for
-from tj_common.topics import TRADES_COMMANDS
+from tj_common.envelope import Envelope
+from tj_gateway.commands import send_trades_command
 from tj_gateway.executions.endpoints import IdempotencyKey, accepted, command_outcome
 from tj_gateway.identity.dependencies import CurrentUser
 from tj_gateway.queries import QueryClient
@@ -36,16 +36,6 @@ class CreateAccountIn(contract.CreateAccount):
     }
 
 
-async def _send(
-    request: Request, user: CurrentUser, type_: str, payload: dict[str, Any], idempotency_key: str | None
-) -> tuple[uuid.UUID, Envelope | None]:
-    command_id = command_id_for(user.user_id, idempotency_key)
-    command = Envelope(id=command_id, type=type_, user_id=user.user_id, correlation_id=command_id, payload=payload)
-    bus = request.app.state.commands
-    event: Envelope | None = await bus.send(TRADES_COMMANDS.name, command)
-    return command_id, event
-
-
 def _account(command_id: uuid.UUID, event: Envelope, status: int) -> JSONResponse:
     command_outcome(command_id, event)  # raises the rejection, if it is one
     return JSONResponse(event.payload["account"], status_code=status)
@@ -66,8 +56,8 @@ async def list_accounts(request: Request, user: CurrentUser) -> dict[str, Any]:
 async def create_account(
     body: CreateAccountIn, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    command_id, event = await _send(
-        request, user, contract.CREATE_ACCOUNT, body.model_dump(mode="json"), idempotency_key
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.CREATE_ACCOUNT, body.model_dump(mode="json"), idempotency_key
     )
     if event is None:
         return accepted(command_id)
@@ -87,7 +77,9 @@ async def update_account(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     payload = {"account_id": str(account_id), **body.model_dump(mode="json", exclude_unset=True)}
-    command_id, event = await _send(request, user, contract.UPDATE_ACCOUNT, payload, idempotency_key)
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.UPDATE_ACCOUNT, payload, idempotency_key
+    )
     if event is None:
         return accepted(command_id)
     return _account(command_id, event, 200)
@@ -102,8 +94,8 @@ async def update_account(
 async def delete_account(
     account_id: uuid.UUID, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    command_id, event = await _send(
-        request, user, contract.DELETE_ACCOUNT, {"account_id": str(account_id)}, idempotency_key
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.DELETE_ACCOUNT, {"account_id": str(account_id)}, idempotency_key
     )
     if event is None:
         return accepted(command_id)

@@ -10,10 +10,9 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from tj_common.contracts import trades as contract
-from tj_common.envelope import Envelope, command_id_for
+from tj_common.envelope import Envelope
 from tj_common.errors import AppError
-from tj_common.topics import TRADES_COMMANDS
-from tj_gateway.commands import CommandBus
+from tj_gateway.commands import send_trades_command
 from tj_gateway.identity.dependencies import CurrentUser
 from tj_gateway.queries import QueryClient
 
@@ -46,11 +45,6 @@ EXAMPLE: dict[str, Any] = {
 
 class RecordExecutionsIn(contract.RecordExecutions):
     model_config = {"json_schema_extra": {"examples": [EXAMPLE]}}
-
-
-def _bus(request: Request) -> CommandBus:
-    bus: CommandBus = request.app.state.commands
-    return bus
 
 
 def _trades(request: Request) -> QueryClient:
@@ -89,16 +83,11 @@ def accepted(command_id: uuid.UUID) -> JSONResponse:
 async def record_executions(
     body: RecordExecutionsIn, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    command_id = command_id_for(user.user_id, idempotency_key)
-    command = Envelope(
-        id=command_id,
-        type=contract.RECORD_EXECUTIONS,
-        user_id=user.user_id,
-        correlation_id=command_id,
-        # Unset fields stay out: a fill without a currency is in the account's base currency.
-        payload=body.model_dump(mode="json", exclude_unset=True),
+    # Unset fields stay out: a fill without a currency is in the account's base currency.
+    payload = body.model_dump(mode="json", exclude_unset=True)
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.RECORD_EXECUTIONS, payload, idempotency_key
     )
-    event = await _bus(request).send(TRADES_COMMANDS.name, command)
     if event is None:
         return accepted(command_id)
     return command_outcome(command_id, event)

@@ -13,8 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from tj_common.contracts import trades as contract
-from tj_common.envelope import Envelope, command_id_for
-from tj_common.topics import TRADES_COMMANDS
+from tj_gateway.commands import send_trades_command
 from tj_gateway.executions.endpoints import IdempotencyKey, accepted, command_outcome
 from tj_gateway.identity.dependencies import CurrentUser
 from tj_gateway.queries import QueryClient
@@ -78,15 +77,6 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-async def _send(
-    request: Request, user: CurrentUser, type_: str, payload: dict[str, Any], idempotency_key: str | None
-) -> tuple[uuid.UUID, Envelope | None]:
-    command_id = command_id_for(user.user_id, idempotency_key)
-    command = Envelope(id=command_id, type=type_, user_id=user.user_id, correlation_id=command_id, payload=payload)
-    event: Envelope | None = await request.app.state.commands.send(TRADES_COMMANDS.name, command)
-    return command_id, event
-
-
 async def _trade(request: Request, user: CurrentUser, trade_id: uuid.UUID | str) -> dict[str, Any]:
     return await _trades(request).get(f"/internal/trades/{trade_id}", {"user_id": str(user.user_id)})
 
@@ -132,7 +122,9 @@ async def record_manual_trade(
     body: ManualTradeIn, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     payload = body.model_dump(mode="json", exclude_unset=True)
-    command_id, event = await _send(request, user, contract.RECORD_MANUAL_TRADE, payload, idempotency_key)
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.RECORD_MANUAL_TRADE, payload, idempotency_key
+    )
     if event is None:
         return accepted(command_id)
     command_outcome(command_id, event)  # raises the rejection, if it is one
@@ -162,7 +154,9 @@ async def annotate_trade(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     payload = {"trade_id": str(trade_id), **body.model_dump(mode="json", exclude_unset=True)}
-    command_id, event = await _send(request, user, contract.ANNOTATE_TRADE, payload, idempotency_key)
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.ANNOTATE_TRADE, payload, idempotency_key
+    )
     if event is None:
         return accepted(command_id)
     command_outcome(command_id, event)
