@@ -15,6 +15,18 @@ SECRET_A = "a" * 40
 SECRET_B = "b" * 40
 
 
+def valid_claims() -> dict[str, object]:
+    """Claims that pass every check; each test breaks one thing."""
+    return {
+        "sub": str(uuid.uuid4()),
+        "iss": "trading-journal",
+        "aud": "trading-journal-api",
+        "iat": 1,
+        "exp": 4102444800,
+        "jti": "x",
+    }
+
+
 def test_issue_and_verify() -> None:
     tokens = TokenService(Settings(jwt_secret=SECRET_A, jwt_key_id="2026-01"))  # type: ignore[arg-type]
     user = uuid.uuid4()
@@ -48,14 +60,7 @@ def test_rotation_keeps_old_tokens_valid_until_they_expire() -> None:
 )
 def test_claims_are_checked(mutate: object) -> None:
     tokens = TokenService(Settings(jwt_secret=SECRET_A))  # type: ignore[arg-type]
-    claims = {
-        "sub": str(uuid.uuid4()),
-        "iss": "trading-journal",
-        "aud": "trading-journal-api",
-        "iat": 1,
-        "exp": 4102444800,
-        "jti": "x",
-    }
+    claims = valid_claims()
     token = jwt.encode(mutate(claims), SECRET_A, algorithm="HS256", headers={"kid": "k1"})  # type: ignore[operator]
     with pytest.raises(InvalidToken):
         tokens.verify(token)
@@ -63,14 +68,7 @@ def test_claims_are_checked(mutate: object) -> None:
 
 def test_algorithm_is_pinned() -> None:
     tokens = TokenService(Settings(jwt_secret=SECRET_A))  # type: ignore[arg-type]
-    claims = {
-        "sub": str(uuid.uuid4()),
-        "iss": "trading-journal",
-        "aud": "trading-journal-api",
-        "iat": 1,
-        "exp": 4102444800,
-        "jti": "x",
-    }
+    claims = valid_claims()
     unsigned = jwt.encode(claims, None, algorithm="none", headers={"kid": "k1"})
     with pytest.raises(InvalidToken):
         tokens.verify(unsigned)

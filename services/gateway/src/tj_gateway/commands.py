@@ -28,6 +28,12 @@ from tj_common.topics import TRADES_COMMANDS
 
 log = logging.getLogger(__name__)
 
+# What every write endpoint may answer besides its own confirmation (OpenAPI).
+COMMAND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Accepted; not confirmed within the deadline. Poll status_url."},
+    503: {"description": "The message broker is unreachable; nothing was accepted"},
+}
+
 
 class CommandBus:
     def __init__(self, runtime: Runtime, reply_topics: list[str]) -> None:

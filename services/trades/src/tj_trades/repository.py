@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, tuple_
+from sqlalchemy import Select, and_, exists, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -201,11 +201,7 @@ async def list_executions(
     limit: int,
 ) -> list[dict[str, Any]]:
     """Newest first, keyset-paginated on (executed_at, id)."""
-    query = select(*EXECUTION_COLUMNS).where(executions.c.user_id == user_id)
-    if account_id:
-        query = query.where(executions.c.account_id == account_id)
-    if symbol:
-        query = query.where(executions.c.symbol == symbol.upper())
+    query = _user_executions(user_id, account_id, symbol)
     if since:
         query = query.where(executions.c.executed_at >= since)
     if until:
@@ -223,11 +219,7 @@ async def executions_for_trades(
     session: AsyncSession, user_id: uuid.UUID, *, account_id: uuid.UUID | None, symbol: str | None
 ) -> list[dict[str, Any]]:
     """Every execution the round trips of these filters are built from (whole instruments)."""
-    query = select(*EXECUTION_COLUMNS).where(executions.c.user_id == user_id)
-    if account_id:
-        query = query.where(executions.c.account_id == account_id)
-    if symbol:
-        query = query.where(executions.c.symbol == symbol.upper())
+    query = _user_executions(user_id, account_id, symbol)
     return [dict(r._mapping) for r in (await session.execute(query)).all()]
 
 
@@ -277,3 +269,12 @@ async def annotate_trade(
                 [{"trade_id": trade_id, "user_id": user_id, "kind": k, "name": n} for k, n in sorted(unique)],
             )
     return (await annotations_of(session, user_id, {trade_id}))[trade_id]
+
+
+def _user_executions(user_id: uuid.UUID, account_id: uuid.UUID | None, symbol: str | None) -> Select[Any]:
+    query = select(*EXECUTION_COLUMNS).where(executions.c.user_id == user_id)
+    if account_id:
+        query = query.where(executions.c.account_id == account_id)
+    if symbol:
+        query = query.where(executions.c.symbol == symbol.upper())
+    return query

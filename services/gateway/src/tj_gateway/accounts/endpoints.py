@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from tj_common.contracts import trades as contract
 from tj_common.envelope import Envelope
-from tj_gateway.commands import send_trades_command
+from tj_gateway.commands import COMMAND_RESPONSES, send_trades_command
 from tj_gateway.executions.endpoints import IdempotencyKey, accepted, command_outcome
 from tj_gateway.identity.dependencies import CurrentUser
 from tj_gateway.queries import QueryClient
@@ -20,11 +20,10 @@ from tj_gateway.queries import QueryClient
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Accepted; not confirmed within the deadline. Poll status_url."},
+    **COMMAND_RESPONSES,
     404: {"description": "No such account of yours"},
     409: {"description": "The name is taken, or the account cannot be changed that way"},
     422: {"description": "Invalid field (currency, time zone, brokerage plan)"},
-    503: {"description": "The message broker is unreachable; nothing was accepted"},
 }
 
 

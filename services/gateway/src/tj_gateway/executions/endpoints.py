@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from tj_common.contracts import trades as contract
 from tj_common.envelope import Envelope
 from tj_common.errors import AppError
-from tj_gateway.commands import send_trades_command
+from tj_gateway.commands import COMMAND_RESPONSES, send_trades_command
 from tj_gateway.identity.dependencies import CurrentUser
 from tj_gateway.queries import QueryClient
 
@@ -76,8 +76,7 @@ def accepted(command_id: uuid.UUID) -> JSONResponse:
     summary="Record executions (fills)",
     responses={
         201: {"description": "Stored: the executions as recorded"},
-        202: {"description": "Accepted; not confirmed within the deadline. Poll status_url."},
-        503: {"description": "The message broker is unreachable; nothing was accepted"},
+        **COMMAND_RESPONSES,
     },
 )
 async def record_executions(

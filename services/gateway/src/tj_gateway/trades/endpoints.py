@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from tj_common.contracts import trades as contract
-from tj_gateway.commands import send_trades_command
+from tj_gateway.commands import COMMAND_RESPONSES, send_trades_command
 from tj_gateway.executions.endpoints import IdempotencyKey, accepted, command_outcome
 from tj_gateway.identity.dependencies import CurrentUser
 from tj_gateway.queries import QueryClient
@@ -24,10 +24,9 @@ From = Annotated[datetime | None, Query(alias="from", description="ISO 8601; wit
 To = Annotated[datetime | None, Query(alias="to", description="ISO 8601, exclusive; without an offset, UTC")]
 
 WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Accepted; not confirmed within the deadline. Poll status_url."},
+    **COMMAND_RESPONSES,
     404: {"description": "No such trade (or account) of yours"},
     422: {"description": "Invalid field"},
-    503: {"description": "The message broker is unreachable; nothing was accepted"},
 }
 
 

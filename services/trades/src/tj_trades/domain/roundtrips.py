@@ -32,6 +32,9 @@ from enum import StrEnum
 from typing import NamedTuple
 from uuid import UUID, uuid5
 
+# One buy/sell vocabulary for the whole domain (the charges engine defines it).
+from tj_trades.domain.charges.segments import Side as Side
+
 TRADE_ID_NAMESPACE = UUID("d8ddc9bb-fff7-4cc8-b325-2e7ca4abe4e8")
 
 # Allocated charges and average prices are stored as NUMERIC(20, 8).
@@ -43,11 +46,6 @@ _ZERO = Decimal(0)
 
 Id = UUID | str
 SortKey = tuple[datetime, int, int, str, str]
-
-
-class Side(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
 
 
 _SIDES = frozenset(Side)
