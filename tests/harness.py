@@ -50,6 +50,10 @@ def infra_env_given() -> bool:
 
 def start_native_infra() -> None:
     env = {**os.environ, "TJ_PG_FAST": os.environ.get("TJ_PG_FAST", "1")}
+    # A run with its own test database (parallel runs on one machine) gets it created.
+    test_db = os.environ.get("TJ_TEST_DATABASE")
+    if test_db and test_db != "trading_journal_test":
+        env["TJ_EXTRA_DATABASES"] = f"{env.get('TJ_EXTRA_DATABASES', '')} {test_db}".strip()
     result = subprocess.run(["bash", str(ROOT / "deploy/local/infra.sh"), "up"], env=env, cwd=ROOT)
     if result.returncode != 0:
         raise RuntimeError("deploy/local/infra.sh up failed; see its output above")
@@ -83,6 +87,7 @@ def testcontainers_infra() -> Iterator[dict[str, str]]:  # pragma: no cover - ne
             "REDIS_URL": f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
             "S3_ENDPOINT_URL": f"http://{s3.get_container_host_ip()}:{s3.get_exposed_port(80)}",
         }
+        test_db = os.environ.get("TJ_TEST_DATABASE", "trading_journal_test")
         for service, role in (
             ("gateway", "gateway"),
             ("trades", "trades"),
@@ -90,7 +95,7 @@ def testcontainers_infra() -> Iterator[dict[str, str]]:  # pragma: no cover - ne
             ("billing", "billing"),
         ):
             env[f"{service.upper()}_DATABASE_URL"] = (
-                f"postgresql+asyncpg://{role}:{role}_local@{pg_host}:{pg_port}/trading_journal_test"
+                f"postgresql+asyncpg://{role}:{role}_local@{pg_host}:{pg_port}/{test_db}"
             )
         yield env
 

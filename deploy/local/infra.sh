@@ -50,7 +50,9 @@ LOG_DIR="$TJ_LOCAL_DIR/logs"
 RUN_DIR="$TJ_LOCAL_DIR/run"
 
 PG_BIN=/usr/lib/postgresql/15/bin
-PG_DATABASES=(trading_journal trading_journal_test)
+# TJ_EXTRA_DATABASES: more throwaway test databases (space separated), e.g. one per parallel test run.
+read -r -a _tj_extra_dbs <<<"${TJ_EXTRA_DATABASES:-}"
+PG_DATABASES=(trading_journal trading_journal_test "${_tj_extra_dbs[@]}")
 # role:schema — each service role owns exactly one schema.
 PG_ROLE_SCHEMAS=(gateway:identity trades:trades imports:imports billing:billing)
 

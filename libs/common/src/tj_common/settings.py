@@ -6,6 +6,7 @@ Each service subclasses :class:`ServiceSettings` and sets ``service_name``. Loca
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, ClassVar, Literal
 
@@ -133,7 +134,6 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _service_overrides(cls, data: Any) -> Any:
         """Let ``<SERVICE>_DATABASE_URL`` and ``<SERVICE>_PORT`` pick this service's values."""
-        import os
 
         if not isinstance(data, dict):
             return data
@@ -147,13 +147,16 @@ class ServiceSettings(BaseSettings):
     @model_validator(mode="after")
     def _fill_and_check(self) -> ServiceSettings:
         if not self.database_url:
-            database = "trading_journal_test" if self.environment == "test" else "trading_journal"
+            database = (
+                os.environ.get("TJ_TEST_DATABASE", "trading_journal_test")
+                if self.environment == "test"
+                else "trading_journal"
+            )
             self.database_url = local_database_url(self.service_name, database)
         self.database_url = normalise_database_url(self.database_url)
         if not self.port:
             self.port = SERVICE_PORTS.get(self.service_name, 8000)
         if not self.instance_id:
-            import os
             import socket
 
             self.instance_id = f"{socket.gethostname()}-{os.getpid()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from tj_common.contracts import trades
+from tj_common.contracts import billing, trades
 
 # type name -> payload model; consumers validate with the model of the envelope's type.
 PAYLOADS: dict[str, type[BaseModel]] = {
@@ -21,6 +21,16 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     trades.TRADE_ANNOTATED: trades.TradeAnnotated,
     trades.RECORD_MANUAL_TRADE: trades.RecordManualTrade,
     trades.MANUAL_TRADE_RECORDED: trades.ManualTradeRecorded,
+    trades.STAGE_IMPORT_BATCH: trades.StageImportBatch,
+    trades.IMPORT_BATCH_STAGED: trades.ImportBatchStaged,
+    trades.COMMIT_IMPORT: trades.CommitImport,
+    trades.IMPORT_COMMITTED: trades.ImportCommitted,
+    trades.DISCARD_IMPORT: trades.DiscardImport,
+    trades.IMPORT_DISCARDED: trades.ImportDiscarded,
+    trades.REVERT_IMPORT: trades.RevertImport,
+    trades.IMPORT_REVERTED: trades.ImportReverted,
+    billing.ENTITLEMENTS_CHANGED: billing.EntitlementsChanged,
+    billing.WEBHOOK_RECEIVED: billing.WebhookReceived,
 }
 
-__all__ = ["PAYLOADS", "trades"]
+__all__ = ["PAYLOADS", "billing", "trades"]

@@ -275,3 +275,98 @@ class ManualTradeRecorded(BaseModel):
     account_id: uuid.UUID
     trade_id: uuid.UUID
     executions: list[ExecutionOut]
+
+
+# Staged imports (DESIGN §4: an import is all-or-nothing). The imports service stages batches
+# under its import id; staged executions are invisible to queries and analytics until
+# ``CommitImport`` makes the whole import visible in one transaction. ``DiscardImport`` drops a
+# staged (uncommitted) import after a fatal error or a cancel; ``RevertImport`` removes a
+# committed one. Every message is keyed by the user id, so one user's batches and their commit
+# arrive in order on one partition.
+STAGE_IMPORT_BATCH = "trades.StageImportBatch"
+IMPORT_BATCH_STAGED = "trades.ImportBatchStaged"
+COMMIT_IMPORT = "trades.CommitImport"
+IMPORT_COMMITTED = "trades.ImportCommitted"
+DISCARD_IMPORT = "trades.DiscardImport"
+IMPORT_DISCARDED = "trades.ImportDiscarded"
+REVERT_IMPORT = "trades.RevertImport"
+IMPORT_REVERTED = "trades.ImportReverted"
+
+# Largest batch the imports service may send: ~300 bytes of JSON per row keeps a batch well
+# under Kafka's default 1 MB message limit.
+MAX_STAGE_BATCH = 2000
+
+
+class StagedExecutionIn(ExecutionIn):
+    """A parsed import row: an execution plus where it came from and its de-duplication key."""
+
+    # Per-execution fingerprint (imports issue): "t:<broker trade id>" when the broker gives one,
+    # else "h:<sha256 of the normalised row>:<occurrence index>". Unique per account.
+    fingerprint: str = Field(min_length=3, max_length=160)
+    line: int = Field(ge=1, description="1-based line (or row) in the source file")
+    source_timezone: str | None = Field(default=None, max_length=64, description="IANA zone of the file's times")
+    day_level: bool = Field(default=False, description="the source gives only the trade date, no time")
+
+
+class StageImportBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    import_id: uuid.UUID
+    account_id: uuid.UUID
+    batch_no: int = Field(ge=0)
+    executions: list[StagedExecutionIn] = Field(min_length=1, max_length=MAX_STAGE_BATCH)
+
+
+class StagedRowRejected(BaseModel):
+    line: int
+    reason: str
+
+
+class ImportBatchStaged(BaseModel):
+    command_id: uuid.UUID
+    import_id: uuid.UUID
+    batch_no: int
+    staged: int  # new executions staged by this batch
+    duplicates: int  # fingerprints already in the account (committed) or earlier in this import
+    rejected: list[StagedRowRejected] = Field(default_factory=list)  # e.g. currency mismatch
+
+
+class CommitImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    import_id: uuid.UUID
+    account_id: uuid.UUID
+    batches: int = Field(ge=0, description="batches sent; the commit is refused until all are staged")
+
+
+class ImportCommitted(BaseModel):
+    command_id: uuid.UUID
+    import_id: uuid.UUID
+    account_id: uuid.UUID
+    accepted: int  # executions made visible
+    duplicates: int  # rows skipped over the whole import
+
+
+class DiscardImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    import_id: uuid.UUID
+    reason: str = Field(default="cancelled", max_length=500)
+
+
+class ImportDiscarded(BaseModel):
+    command_id: uuid.UUID
+    import_id: uuid.UUID
+    removed: int
+
+
+class RevertImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    import_id: uuid.UUID
+
+
+class ImportReverted(BaseModel):
+    command_id: uuid.UUID
+    import_id: uuid.UUID
+    removed: int  # executions removed; the affected round trips are recomputed

@@ -1,0 +1,1 @@
+"""Broker file formats: detection and streaming parsers (see ``base`` and ``registry``)."""

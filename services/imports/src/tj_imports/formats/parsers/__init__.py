@@ -1,0 +1,1 @@
+"""One module per broker; every concrete FormatParser here is found by the registry."""
