@@ -19,7 +19,7 @@ class Entitlements(BaseModel):
 
     max_accounts: int | None = 1
     executions_per_month: int | None = 500
-    imports_allowed: bool = False
+    imports_allowed: bool = True
     api_access: bool = False
     attachment_storage_mb: int = 0
     history_days: int | None = 90
