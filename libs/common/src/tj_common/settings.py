@@ -103,6 +103,36 @@ class ServiceSettings(BaseSettings):
     # largest request body accepted by Content-Length (larger ones get 413).
     cors_origins: str = ""
     max_request_bytes: int = 1024 * 1024
+    # Rate limits (gateway, GCRA in Redis): "<requests>/<period>", the period as in 15m, 1h.
+    rate_limit_signup_per_ip: str = "20/1h"
+    rate_limit_signup_per_email: str = "5/1h"
+    rate_limit_login_per_ip: str = "100/1m"
+    rate_limit_login_per_email: str = "10/1m"
+    rate_limit_password_reset: str = "5/1h"
+    rate_limit_api: str = "1200/1m"
+    # Seconds a gateway keeps the runtime flags it read from Redis (MAINTENANCE_MODE, ...).
+    flags_cache_seconds: float = 2.0
+    # Seconds a cached read (trades lists, analytics) lives in Redis; writes invalidate sooner.
+    read_cache_ttl: int = 300
+    # argon2id cost: about 100 ms per hash on the reference machine (bench/results/login.json).
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 56 * 1024
+    argon2_parallelism: int = 1
+    # Outgoing mail (password reset). Locally the mail sink of `make dev` (deploy/local/mailsink.py).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    smtp_from: str = "Trading Journal <no-reply@tradingjournal.local>"
+    # The page that takes a reset token (the token is appended as ?token=...).
+    password_reset_url: str = "http://127.0.0.1:8000/reset-password"
+    password_reset_expires_in: int = 3600
+    # Where secrets come from: "env" (the environment) or "aws" (AWS Secrets Manager: the JSON
+    # object stored under SECRETS_MANAGER_SECRET_ID, whose keys are setting names).
+    secrets_source: Literal["env", "aws"] = "env"
+    secrets_manager_secret_id: str = ""
+    secrets_cache_seconds: int = 300
 
     kafka_bootstrap_servers: str = f"127.0.0.1:{LOCAL_KAFKA_PORT}"
     kafka_topic_prefix: str = ""
@@ -125,7 +155,7 @@ class ServiceSettings(BaseSettings):
     # How long processed message ids are kept for de-duplication (and command status).
     message_dedup_retention_hours: int = 168
 
-    @field_validator("jwt_expires_in", "refresh_token_expires_in", mode="before")
+    @field_validator("jwt_expires_in", "refresh_token_expires_in", "password_reset_expires_in", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
