@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from tj_common.contracts import billing, trades
+from tj_common.contracts import billing, imports, trades
 
 # type name -> payload model; consumers validate with the model of the envelope's type.
 PAYLOADS: dict[str, type[BaseModel]] = {
@@ -29,8 +29,19 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     trades.IMPORT_DISCARDED: trades.ImportDiscarded,
     trades.REVERT_IMPORT: trades.RevertImport,
     trades.IMPORT_REVERTED: trades.ImportReverted,
+    imports.START_IMPORT: imports.StartImport,
+    imports.CANCEL_IMPORT: imports.CancelImport,
+    imports.REVERT_IMPORT: imports.RevertImport,
+    imports.SAVE_COLUMN_MAPPING: imports.SaveColumnMapping,
+    imports.IMPORT_ACCEPTED: imports.ImportAccepted,
+    imports.IMPORT_PROGRESSED: imports.ImportProgressed,
+    imports.IMPORT_COMPLETED: imports.ImportCompleted,
+    imports.IMPORT_FAILED: imports.ImportFailed,
+    imports.IMPORT_REVERTED: imports.ImportReverted,
+    imports.COLUMN_MAPPING_SAVED: imports.ColumnMappingSaved,
+    imports.COMMAND_REJECTED: imports.CommandRejected,
     billing.ENTITLEMENTS_CHANGED: billing.EntitlementsChanged,
     billing.WEBHOOK_RECEIVED: billing.WebhookReceived,
 }
 
-__all__ = ["PAYLOADS", "billing", "trades"]
+__all__ = ["PAYLOADS", "billing", "imports", "trades"]
