@@ -1,0 +1,339 @@
+"""What the Indian broker parsers share: header location by signature, and exchange trading symbols.
+
+Brokers print derivatives in many ways (``OPTIDX NIFTY Aug 25 2026 24150.00 PE``,
+``OPT NIFTY 07 Apr 2026 23000 CE``, separate expiry/strike/type columns); the journal keys on the
+exchange trading symbol the trades service parses (``NIFTY2560524750PE``, ``BANKNIFTY25JUN52000CE``,
+``RELIANCE25JULFUT``), so every parser formats the contract here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tj_imports.formats.base import (
+    Columns,
+    MissingColumns,
+    RowInvalid,
+    Segment,
+    Source,
+    cell_text,
+    iter_csv,
+    norm,
+)
+
+MONTHS = {
+    m: i for i, m in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)
+}
+_MONTH_NAMES = {v: k for k, v in MONTHS.items()}
+# Weekly option symbols spell the month as one character: 1-9, then O, N, D.
+_WEEKLY_MONTH = {**{m: str(m) for m in range(1, 10)}, 10: "O", 11: "N", 12: "D"}
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def locate_header(
+    rows: Iterable[tuple[int, Sequence[Any]]],
+    aliases: dict[str, Sequence[str]],
+    required: Sequence[str],
+    signature: int,
+) -> tuple[int, Columns, list[str]] | None:
+    """The first row that is this format's header: (line, columns, missing required fields).
+
+    A row counts as the header when it names every required column, or at least ``signature`` of
+    the format's columns (a recognised header that lost a column: the caller reports it missing).
+    """
+    partial: tuple[int, Columns, list[str]] | None = None
+    for line, row in rows:
+        columns = Columns(row, aliases)
+        missing = columns.missing(required)
+        if not missing:
+            return line, columns, []
+        if partial is None and len(columns.positions) >= signature:
+            partial = (line, columns, missing)
+    return partial
+
+
+def sniff_rows(
+    rows: Iterable[tuple[int, Sequence[Any]]],
+    aliases: dict[str, Sequence[str]],
+    required: Sequence[str],
+    signature: int,
+) -> int:
+    """80 for a full header, + 1 per optional column named (the more specific match wins); 40 for a partial one."""
+    found = locate_header(rows, aliases, required, signature)
+    if found is None:
+        return 0
+    _, columns, missing = found
+    if missing:
+        return 40
+    return 80 + len(columns.positions) - len(required)
+
+
+def text_rows(source: Source) -> list[tuple[int, list[str]]]:
+    """The sampled first lines of a text file as (line, cells)."""
+    if source.kind != "text":
+        return []
+    import csv
+
+    return [(i, next(csv.reader([line]), [])) for i, line in enumerate(source.sample, 1)]
+
+
+def sheet_rows(source: Source, sheet: str | None = None) -> list[tuple[int, list[Any]]]:
+    """The sampled first rows of a workbook (one sheet, or every sheet) as (row, cells)."""
+    rows: list[tuple[int, list[Any]]] = []
+    for name, sheet_sample in source.sheets.items():
+        if sheet is not None and norm(name) != norm(sheet):
+            continue
+        rows.extend((i, row) for i, row in enumerate(sheet_sample, 1))
+    return rows
+
+
+def csv_header(
+    source: Source, label: str, aliases: dict[str, Sequence[str]], required: Sequence[str], signature: int
+) -> tuple[int, Columns]:
+    """Locate the header in a text file's first lines, or raise :class:`MissingColumns`."""
+    found = locate_header(text_rows(source), aliases, required, signature)
+    if found is None:
+        raise MissingColumns(label, list(required))
+    line, columns, missing = found
+    if missing:
+        raise MissingColumns(label, missing)
+    return line, columns
+
+
+def data_lines(source: Source, header_line: int) -> Iterable[tuple[int, list[str]]]:
+    """The CSV records after the header, blank ones skipped."""
+    for line, cells in iter_csv(source):
+        if line <= header_line or not cells or not any(c.strip() for c in cells):
+            continue
+        yield line, cells
+
+
+def raw_of(row: Sequence[Any]) -> str:
+    return ",".join(cell_text(c) for c in row)[:200]
+
+
+def id_text(raw: object) -> str:
+    """An id cell as text: a workbook's integral float ``12345678.0`` is ``12345678``."""
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    if isinstance(raw, str):
+        return raw.strip()
+    return cell_text(raw)
+
+
+def is_blank(row: Sequence[Any]) -> bool:
+    return not any(cell_text(c) for c in row)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def number(raw: object, column: str) -> Decimal:
+    """A number, including Excel's scientific notation and Indian digit grouping (``1,52,250.00``)."""
+    if isinstance(raw, bool):
+        raise RowInvalid(column, "not a number", raw)
+    if isinstance(raw, (int, Decimal)):
+        return Decimal(raw)
+    if isinstance(raw, float):
+        return Decimal(repr(raw))
+    text = cell_text(raw).replace(",", "").replace("₹", "").replace(" ", "")
+    if not text:
+        raise RowInvalid(column, "empty", raw)
+    negative = text.startswith("(") and text.endswith(")")
+    if negative:
+        text = text[1:-1]
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise RowInvalid(column, "not a number", raw) from None
+    if not value.is_finite():
+        raise RowInvalid(column, "not a finite number", raw)
+    return -value if negative else value
+
+
+def optional_number(raw: object, column: str) -> Decimal | None:
+    if raw is None or (isinstance(raw, str) and raw.strip() in {"", "-", "--", "NA", "N/A"}):
+        return None
+    return number(raw, column)
+
+
+def quantity_of(raw: object, column: str) -> Decimal:
+    value = number(raw, column)
+    if value <= 0:
+        raise RowInvalid(column, "quantity must be greater than zero", raw)
+    return value
+
+
+def price_of(raw: object, column: str) -> Decimal:
+    value = number(raw, column)
+    if value < 0:
+        raise RowInvalid(column, "price must not be negative", raw)
+    return value
+
+
+def charges_of(
+    row: Sequence[Any], columns: Columns, names: dict[str, str]
+) -> tuple[Decimal | None, dict[str, Decimal] | None]:
+    """Itemised charges (our charge name -> field) and their total; None when the row has none."""
+    charges: dict[str, Decimal] = {}
+    for charge, field_name in names.items():
+        value = optional_number(columns.get(row, field_name), field_name)
+        if value is not None and value != 0:
+            charges[charge] = abs(value)
+    if not charges:
+        return None, None
+    return sum(charges.values(), Decimal(0)), charges
+
+
+def date_cell(raw: object, column: str, formats: Sequence[str]) -> datetime:
+    """A date (or date-time) cell: a datetime, a date, an Excel serial or text in one of ``formats``."""
+    if isinstance(raw, datetime):
+        return raw.replace(tzinfo=None)
+    if isinstance(raw, date):
+        return datetime(raw.year, raw.month, raw.day)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        if not 1 <= raw < 2_958_466:
+            raise RowInvalid(column, "not a plausible Excel date", raw)
+        return datetime(1899, 12, 30) + timedelta(days=float(raw))
+    text = " ".join(cell_text(raw).split())
+    if not text:
+        raise RowInvalid(column, "empty", raw)
+    for fmt in formats:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise RowInvalid(column, f"not a date in the expected form ({formats[0]})", raw)
+
+
+def time_cell(raw: object, column: str) -> tuple[int, int, int]:
+    """A time of day: a time/datetime cell, an Excel day fraction or ``HH:MM[:SS]`` (optionally AM/PM)."""
+    from datetime import time
+
+    if isinstance(raw, datetime):
+        return raw.hour, raw.minute, raw.second
+    if isinstance(raw, time):
+        return raw.hour, raw.minute, raw.second
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool) and 0 <= raw < 1:
+        seconds = round(float(raw) * 86400)
+        return seconds // 3600, seconds // 60 % 60, seconds % 60
+    text = " ".join(cell_text(raw).split()).upper()
+    for fmt in ("%H:%M:%S", "%H:%M", "%I:%M:%S %p", "%I:%M %p"):
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return parsed.hour, parsed.minute, parsed.second
+    raise RowInvalid(column, "not a time of day (HH:MM:SS)", raw)
+
+
+# --------------------------------------------------------------------------- symbols
+
+
+def strike_text(strike: Decimal) -> str:
+    """``24150.00`` → ``24150``; ``82.50`` → ``82.5``."""
+    text = format(strike.normalize(), "f")
+    return text
+
+
+def is_monthly_expiry(expiry: date) -> bool:
+    """Whether ``expiry`` is the month's last expiry of its series, i.e. no same-weekday expiry follows.
+
+    Holds across the exchanges' weekday changes and holiday shifts: a weekly expiry is always at least
+    a week before the monthly one, so only the monthly expiry has its next week in another month.
+    """
+    return (expiry + timedelta(days=7)).month != expiry.month
+
+
+def future_symbol(underlying: str, expiry_year: int, expiry_month: int) -> str:
+    return f"{underlying}{expiry_year % 100:02d}{_MONTH_NAMES[expiry_month]}FUT"
+
+
+def option_symbol(underlying: str, expiry: date, strike: Decimal, right: str, *, monthly: bool | None = None) -> str:
+    """NSE/BSE option trading symbol: monthly ``UNDERLYING YY MON STRIKE CE``, weekly ``UNDERLYING YY M DD STRIKE CE``.
+
+    ``monthly`` None decides from the date (MCX and currency contracts: pass True, their expiries are
+    not at month end)."""
+    right = right.upper()
+    if right in {"CALL", "C", "EUROPEAN CALL", "CALL EUROPEAN"}:
+        right = "CE"
+    elif right in {"PUT", "P", "EUROPEAN PUT", "PUT EUROPEAN"}:
+        right = "PE"
+    if right not in {"CE", "PE"}:
+        raise ValueError(f"option type must be CE or PE, not {right!r}")
+    is_monthly = is_monthly_expiry(expiry) if monthly is None else monthly
+    yy = f"{expiry.year % 100:02d}"
+    if is_monthly:
+        return f"{underlying}{yy}{_MONTH_NAMES[expiry.month]}{strike_text(strike)}{right}"
+    return f"{underlying}{yy}{_WEEKLY_MONTH[expiry.month]}{expiry.day:02d}{strike_text(strike)}{right}"
+
+
+def derivative_exchange(exchange: str) -> str:
+    """The exchange code derivatives trade under: NSE → NFO, BSE → BFO; others unchanged."""
+    exchange = exchange.upper()
+    return {"NSE": "NFO", "NSEFO": "NFO", "NFO": "NFO", "BSE": "BFO", "BSEFO": "BFO", "BFO": "BFO"}.get(
+        exchange, exchange
+    )
+
+
+def derivative_segment(exchange: str, is_option: bool) -> Segment:
+    if exchange == "MCX":
+        return "commodity"
+    if exchange in {"CDS", "BCD"}:
+        return "currency"
+    return "options" if is_option else "futures"
+
+
+# `OPTIDX NIFTY Aug 25 2026 24150.00 PE (BT)`, `OPT NIFTY 07 Apr 2026 23000 CE`, `FUT WIPRO 28 Apr 2026`,
+# `FUTCOM CRUDEOIL 19 Sep 2026`.
+_DESCRIPTIVE = re.compile(
+    r"(?P<kind>OPT|FUT)(?P<sub>IDX|STK|CUR|COM|IVX)?\s+(?P<u>\S+)\s+"
+    r"(?:(?P<mon1>[A-Z]{3})[A-Z]*\s+(?P<day1>\d{1,2})|(?P<day2>\d{1,2})[\s-]+(?P<mon2>[A-Z]{3})[A-Z]*)[\s,-]+(?P<year>\d{4})"
+    r"(?:\s+(?P<strike>\d+(?:\.\d+)?)\s+(?P<right>CE|PE|CA|PA))?"
+    r"(?:\s*\(.*\))?",
+)
+
+
+class Contract:
+    """A contract read from a descriptive name: its trading symbol, segment and whether it is an option."""
+
+    __slots__ = ("expiry", "is_option", "symbol", "underlying")
+
+    def __init__(self, symbol: str, underlying: str, expiry: date, is_option: bool) -> None:
+        self.symbol = symbol
+        self.underlying = underlying
+        self.expiry = expiry
+        self.is_option = is_option
+
+
+def descriptive_contract(text: str, exchange: str) -> Contract | None:
+    """``OPTIDX NIFTY Aug 25 2026 24150.00 PE (BT)`` → ``NIFTY2682524150PE`` (None if not a contract name)."""
+    found = _DESCRIPTIVE.fullmatch(" ".join(text.split()).upper())
+    if found is None:
+        return None
+    is_option = found["kind"] == "OPT"
+    if is_option != (found["strike"] is not None):
+        return None
+    month = MONTHS.get(found["mon1"] or found["mon2"] or "")
+    if month is None:
+        return None
+    try:
+        expiry = date(int(found["year"]), month, int(found["day1"] or found["day2"]))
+    except ValueError:
+        return None
+    underlying = found["u"]
+    monthly_only = exchange in {"MCX", "CDS", "BCD"} or found["sub"] in {"COM", "CUR"}
+    if is_option:
+        right = {"CA": "CE", "PA": "PE"}.get(found["right"], found["right"])
+        symbol = option_symbol(
+            underlying, expiry, Decimal(found["strike"]), right, monthly=True if monthly_only else None
+        )
+    else:
+        symbol = future_symbol(underlying, expiry.year, expiry.month)
+    return Contract(symbol, underlying, expiry, is_option)

@@ -1,0 +1,268 @@
+"""Zerodha Console tradebook: the CSV download (equity and F&O) and the XLSX variant.
+
+The symbol column already holds the exchange trading symbol (``NIFTY2560524750PE``,
+``RELIANCE25JULFUT``). One order can fill many times at the same time and price, so the key is
+``trade_id``. The file cannot tell intraday (MIS) from delivery (CNC): ``product`` stays None.
+The CSV path is the hot one (files of a million rows): plain ``csv`` records, positional access,
+``datetime.fromisoformat`` and ``Decimal(str)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from tj_imports.formats.base import (
+    IST,
+    Columns,
+    FormatParser,
+    MissingColumns,
+    ParsedRow,
+    ParseOptions,
+    ParseResult,
+    RowError,
+    RowInvalid,
+    Segment,
+    Side,
+    Source,
+    cell_text,
+    iter_sheet_rows,
+    to_utc,
+)
+from tj_imports.formats.parsers.india_common import (
+    date_cell,
+    derivative_exchange,
+    id_text,
+    locate_header,
+    number,
+    raw_of,
+    sheet_rows,
+    sniff_rows,
+    text_rows,
+)
+
+ALIASES: dict[str, Sequence[str]] = {
+    "symbol": ("symbol", "tradingsymbol", "trading_symbol"),
+    "isin": ("isin",),
+    "trade_date": ("trade_date",),
+    "exchange": ("exchange",),
+    "segment": ("segment",),
+    "series": ("series",),
+    "trade_type": ("trade_type",),
+    "auction": ("auction",),
+    "quantity": ("quantity", "qty"),
+    "price": ("price", "trade_price"),
+    "trade_id": ("trade_id",),
+    "order_id": ("order_id",),
+    "order_execution_time": ("order_execution_time", "execution_time"),
+    "expiry_date": ("expiry_date",),
+}
+REQUIRED = ("symbol", "trade_date", "exchange", "trade_type", "quantity", "price", "trade_id")
+SIGNATURE = 6  # columns of the layout a header must name to count as a (damaged) Zerodha header
+
+_DERIVATIVE_SEGMENTS = {"FO", "NFO", "BFO", "F&O", "CDS", "BCD", "COM", "MCX"}
+_IST_OFFSET = timedelta(hours=5, minutes=30)  # India has no daylight saving: a fixed offset is exact
+
+
+def _classify(exchange: str, segment: str, symbol: str) -> tuple[str, Segment]:
+    """(exchange code, segment) from Zerodha's exchange/segment columns and the symbol's suffix."""
+    segment = segment.upper()
+    exchange = exchange.upper()
+    if exchange == "MCX" or segment in {"COM", "MCX"}:
+        return "MCX", "commodity"
+    if segment in {"CDS", "BCD"} or exchange in {"CDS", "BCD"}:
+        return ("BCD" if exchange in {"BSE", "BCD"} else "CDS"), "currency"
+    if segment in _DERIVATIVE_SEGMENTS or exchange in {"NFO", "BFO"}:
+        kind: Segment = "futures" if symbol.endswith("FUT") else "options"
+        return derivative_exchange(exchange), kind
+    return exchange or "NSE", "equity"
+
+
+class _ZerodhaRows:
+    """Turns one tradebook record into a ParsedRow; shared by the CSV and XLSX layouts."""
+
+    def __init__(self, columns: Columns, zone: str) -> None:
+        p = columns.positions
+        self.i_symbol = p["symbol"]
+        self.i_date = p["trade_date"]
+        self.i_exchange = p["exchange"]
+        self.i_segment = p.get("segment")
+        self.i_side = p["trade_type"]
+        self.i_qty = p["quantity"]
+        self.i_price = p["price"]
+        self.i_trade = p["trade_id"]
+        self.i_order = p.get("order_id")
+        self.i_time = p.get("order_execution_time")
+        self.width = max(p.values()) + 1
+        self.zone = zone
+        self.fixed_ist = zone == IST
+        self.classified: dict[tuple[str, str, str], tuple[str, Segment]] = {}
+
+    def row(self, line: int, cells: Sequence[Any]) -> ParsedRow:
+        if len(cells) < self.width:
+            cells = list(cells) + [""] * (self.width - len(cells))
+        symbol = cell_text(cells[self.i_symbol]).upper()
+        if not symbol:
+            raise RowInvalid("symbol", "empty", None)
+        side_raw = cell_text(cells[self.i_side]).lower()
+        if side_raw == "buy":
+            side: Side = "buy"
+        elif side_raw == "sell":
+            side = "sell"
+        else:
+            raise RowInvalid("trade_type", "must be buy or sell", side_raw)
+        quantity = self.decimal(cells[self.i_qty], "quantity")
+        if quantity <= 0:
+            raise RowInvalid("quantity", "must be greater than zero", cells[self.i_qty])
+        price = self.decimal(cells[self.i_price], "price")
+        if price < 0:
+            raise RowInvalid("price", "must not be negative", cells[self.i_price])
+        executed_at, day_level = self.when(cells)
+        exchange_raw = cell_text(cells[self.i_exchange])
+        segment_raw = cell_text(cells[self.i_segment]) if self.i_segment is not None else ""
+        suffix = symbol[-3:]
+        key = (exchange_raw, segment_raw, suffix)
+        classified = self.classified.get(key)
+        if classified is None:
+            classified = self.classified[key] = _classify(exchange_raw, segment_raw, symbol)
+        trade_id = id_text(cells[self.i_trade])
+        if not trade_id:
+            raise RowInvalid("trade_id", "empty", None)
+        order_id = id_text(cells[self.i_order]) if self.i_order is not None else ""
+        return ParsedRow(
+            line=line,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            price=price,
+            executed_at=executed_at,
+            source_timezone=self.zone,
+            exchange=classified[0],
+            segment=classified[1],
+            broker_trade_id=trade_id,
+            broker_order_id=order_id or None,
+            day_level=day_level,
+        )
+
+    @staticmethod
+    def decimal(raw: Any, column: str) -> Decimal:
+        if isinstance(raw, str):
+            try:
+                value = Decimal(raw)
+            except InvalidOperation:
+                return number(raw, column)  # grouping, currency signs; raises RowInvalid for junk
+            if not value.is_finite():
+                raise RowInvalid(column, "not a finite number", raw)
+            return value
+        return number(raw, column)
+
+    def when(self, cells: Sequence[Any]) -> tuple[datetime, bool]:
+        """The execution time, or the trade date (day-level) when the file has no time for the row."""
+        raw = cells[self.i_time] if self.i_time is not None else None
+        day_level = False
+        local: datetime
+        if isinstance(raw, str) and raw:
+            try:
+                local = datetime.fromisoformat(raw)
+            except ValueError:
+                local = date_cell(raw, "order_execution_time", ("%Y-%m-%d %H:%M:%S", "%d-%m-%Y %H:%M:%S"))
+        elif isinstance(raw, (datetime, int, float)) and not isinstance(raw, bool):
+            local = date_cell(raw, "order_execution_time", ())
+        else:
+            day_level = True
+            raw_date = cells[self.i_date]
+            try:
+                local = (
+                    datetime.fromisoformat(raw_date)
+                    if isinstance(raw_date, str)
+                    else date_cell(raw_date, "trade_date", ())
+                )
+            except ValueError:
+                local = date_cell(raw_date, "trade_date", ("%d-%m-%Y", "%d/%m/%Y"))
+        if local.tzinfo is not None:
+            return local.astimezone(UTC), day_level
+        if self.fixed_ist:
+            return (local - _IST_OFFSET).replace(tzinfo=UTC), day_level
+        return to_utc(local, self.zone), day_level
+
+
+class ZerodhaTradebookCsv(FormatParser):
+    """Zerodha Console tradebook CSV (equity, F&O with ``expiry_date``, currency, commodity)."""
+
+    name: ClassVar[str] = "zerodha_tradebook_csv"
+    label: ClassVar[str] = "Zerodha Console tradebook (CSV)"
+    broker: ClassVar[str] = "zerodha"
+    family = "csv"
+
+    def sniff(self, source: Source) -> int:
+        if source.kind != "text":
+            return 0
+        return sniff_rows(text_rows(source), ALIASES, REQUIRED, SIGNATURE)
+
+    def parse(self, source: Source, options: ParseOptions) -> Iterator[ParseResult]:
+        found = locate_header(text_rows(source), ALIASES, REQUIRED, SIGNATURE)
+        if found is None:
+            raise MissingColumns(self.label, list(REQUIRED))
+        header_line, columns, missing = found
+        if missing:
+            raise MissingColumns(self.label, missing)
+        return self._rows(source, header_line, columns, self.zone(options))
+
+    def _rows(self, source: Source, header_line: int, columns: Columns, zone: str) -> Iterator[ParseResult]:
+        from tj_imports.formats.base import iter_csv
+
+        make = _ZerodhaRows(columns, zone)
+        row = make.row
+        for line, cells in iter_csv(source):
+            if line <= header_line or not cells:
+                continue
+            try:
+                yield row(line, cells)
+            except RowInvalid as exc:
+                if not any(c.strip() for c in cells):
+                    continue
+                yield RowError(line, exc.column, exc.reason, exc.raw if exc.raw is not None else raw_of(cells))
+
+
+class ZerodhaTradebookXlsx(FormatParser):
+    """Zerodha Console tradebook XLSX: banner rows, then the header in Title Case; Excel dates."""
+
+    name: ClassVar[str] = "zerodha_tradebook_xlsx"
+    label: ClassVar[str] = "Zerodha Console tradebook (XLSX)"
+    broker: ClassVar[str] = "zerodha"
+    family = "xlsx"
+
+    def sniff(self, source: Source) -> int:
+        if source.kind != "xlsx":
+            return 0
+        rows = sheet_rows(source)
+        score = sniff_rows(rows, ALIASES, REQUIRED, SIGNATURE)
+        if score and any("tradebook" in cell_text(c).lower() for _, row in rows[:15] for c in row):
+            score += 10
+        return score
+
+    def parse(self, source: Source, options: ParseOptions) -> Iterator[ParseResult]:
+        for name, sample in source.sheets.items():
+            found = locate_header(list(enumerate(sample, 1)), ALIASES, REQUIRED, SIGNATURE)
+            if found is None:
+                continue
+            header_line, columns, missing = found
+            if missing:
+                raise MissingColumns(self.label, missing)
+            return self._rows(source, name, header_line, columns, self.zone(options))
+        raise MissingColumns(self.label, list(REQUIRED))
+
+    def _rows(self, source: Source, sheet: str, header_line: int, columns: Columns, zone: str) -> Iterator[ParseResult]:
+        make = _ZerodhaRows(columns, zone)
+        for name, rows in iter_sheet_rows(source.path):
+            if name != sheet:
+                continue
+            for line, cells in enumerate(rows, 1):
+                if line <= header_line or not any(cell_text(c) for c in cells):
+                    continue
+                try:
+                    yield make.row(line, cells)
+                except RowInvalid as exc:
+                    yield RowError(line, exc.column, exc.reason, exc.raw if exc.raw is not None else raw_of(cells))
