@@ -20,6 +20,9 @@ DEFAULT_S3_SECRET_KEY = "tj-local-secret"
 DEFAULT_RAZORPAY_KEY_ID = "rzp_test_localstandin"
 DEFAULT_RAZORPAY_KEY_SECRET = "local-razorpay-key-secret"
 DEFAULT_RAZORPAY_WEBHOOK_SECRET = "local-razorpay-webhook-secret"
+# Razorpay's own API (the SDK appends /v1/...); anything else is a stand-in, never used with a live key.
+RAZORPAY_API_URL = "https://api.razorpay.com"
+LOCAL_RAZORPAY_PORT = 8090
 
 LOCAL_PG_PORT = 55432
 LOCAL_REDIS_PORT = 56379
@@ -89,7 +92,22 @@ class ServiceSettings(BaseSettings):
     razorpay_key_id: str = DEFAULT_RAZORPAY_KEY_ID
     razorpay_key_secret: SecretStr = SecretStr(DEFAULT_RAZORPAY_KEY_SECRET)
     razorpay_webhook_secret: SecretStr = SecretStr(DEFAULT_RAZORPAY_WEBHOOK_SECRET)
-    razorpay_base_url: str = "http://127.0.0.1:8090/v1"
+    # The SDK's base_url (it appends /v1/...): Razorpay's API in production, the stand-in locally.
+    razorpay_base_url: str = f"http://127.0.0.1:{LOCAL_RAZORPAY_PORT}"
+    # Razorpay plan ids behind the paid plans (created in the Razorpay dashboard; the stand-in
+    # knows these defaults).
+    razorpay_plan_pro_monthly: str = "plan_local_pro_monthly"
+    razorpay_plan_pro_yearly: str = "plan_local_pro_yearly"
+    razorpay_plan_elite_monthly: str = "plan_local_elite_monthly"
+    razorpay_plan_elite_yearly: str = "plan_local_elite_yearly"
+    # One Razorpay API call: seconds before it times out, attempts on 5xx/timeouts, first backoff.
+    razorpay_timeout: float = 5.0
+    razorpay_max_attempts: int = 3
+    razorpay_retry_backoff: float = 0.3
+    # Dunning: a pending or halted subscription keeps its plan this long (seconds or 3d).
+    billing_grace_period: int = 3 * 86400
+    # How often billing looks for plans whose paid period or grace has ended (seconds).
+    billing_sweep_interval: float = 30.0
 
     sentry_dsn: str | None = None
     grafana_api_key: SecretStr | None = None
@@ -160,6 +178,18 @@ class ServiceSettings(BaseSettings):
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
 
+    @field_validator("billing_grace_period", mode="before")
+    @classmethod
+    def _grace(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("razorpay_base_url")
+    @classmethod
+    def _razorpay_base(cls, value: str) -> str:
+        # The SDK appends /v1/<resource> itself; a URL written with /v1 would double it.
+        value = value.rstrip("/")
+        return value[: -len("/v1")] if value.endswith("/v1") else value
+
     @model_validator(mode="before")
     @classmethod
     def _service_overrides(cls, data: Any) -> Any:
@@ -192,6 +222,11 @@ class ServiceSettings(BaseSettings):
             self.instance_id = f"{socket.gethostname()}-{os.getpid()}"
         if self.environment == "production":
             self._refuse_default_secrets()
+        if self.razorpay_key_id.startswith("rzp_live_") and self.razorpay_base_url.rstrip("/") != RAZORPAY_API_URL:
+            raise ValueError(
+                f"refusing to start: a live Razorpay key (rzp_live_...) with RAZORPAY_BASE_URL="
+                f"{self.razorpay_base_url!r}; live keys go only to {RAZORPAY_API_URL}"
+            )
         return self
 
     def _refuse_default_secrets(self) -> None:
