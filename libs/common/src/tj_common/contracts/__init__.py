@@ -42,6 +42,13 @@ PAYLOADS: dict[str, type[BaseModel]] = {
     imports.COMMAND_REJECTED: imports.CommandRejected,
     billing.ENTITLEMENTS_CHANGED: billing.EntitlementsChanged,
     billing.WEBHOOK_RECEIVED: billing.WebhookReceived,
+    billing.CREATE_SUBSCRIPTION: billing.CreateSubscription,
+    billing.VERIFY_CHECKOUT: billing.VerifyCheckout,
+    billing.CANCEL_SUBSCRIPTION: billing.CancelSubscription,
+    billing.SUBSCRIPTION_CREATED: billing.SubscriptionCreated,
+    billing.CHECKOUT_VERIFIED: billing.CheckoutVerified,
+    billing.SUBSCRIPTION_CANCELLED: billing.SubscriptionCancelled,
+    billing.COMMAND_REJECTED: billing.CommandRejected,
 }
 
 __all__ = ["PAYLOADS", "billing", "imports", "trades"]

@@ -56,3 +56,78 @@ class WebhookReceived(BaseModel):
     signature: str
     body: str  # the raw body, so billing can re-verify and parse it
     received_at: datetime
+
+
+# -- commands (billing.commands, key = user id) and their replies (billing.events) -------------
+CREATE_SUBSCRIPTION = "billing.CreateSubscription"
+VERIFY_CHECKOUT = "billing.VerifyCheckout"
+CANCEL_SUBSCRIPTION = "billing.CancelSubscription"
+SUBSCRIPTION_CREATED = "billing.SubscriptionCreated"
+CHECKOUT_VERIFIED = "billing.CheckoutVerified"
+SUBSCRIPTION_CANCELLED = "billing.SubscriptionCancelled"
+COMMAND_REJECTED = "billing.CommandRejected"
+
+
+class CreateSubscription(BaseModel):
+    """Subscribe the user to a paid plan: billing creates the Razorpay subscription."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: str = Field(min_length=1, max_length=64, examples=["pro_monthly"])
+
+
+class VerifyCheckout(BaseModel):
+    """What Razorpay Checkout hands the browser after the first payment of a subscription."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    razorpay_payment_id: str = Field(min_length=1, max_length=64)
+    razorpay_subscription_id: str = Field(min_length=1, max_length=64)
+    razorpay_signature: str = Field(min_length=1, max_length=256)
+
+
+class CancelSubscription(BaseModel):
+    """Cancel the user's subscription; by default at the end of the paid period."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_cycle_end: bool = True
+
+
+class Subscription(BaseModel):
+    """A user's subscription as billing holds it (also the body of ``GET /billing/subscription``)."""
+
+    id: str  # Razorpay subscription id
+    plan_id: str
+    status: str  # Razorpay's: created, authenticated, active, pending, halted, paused, cancelled, ...
+    current_start: datetime | None = None
+    current_end: datetime | None = None
+    cancel_at_cycle_end: bool = False
+    ended_at: datetime | None = None
+    short_url: str | None = None
+    created_at: datetime
+
+
+class SubscriptionCreated(BaseModel):
+    """What Checkout needs to take the first payment."""
+
+    subscription: Subscription
+    key_id: str
+    short_url: str | None = None
+
+
+class CheckoutVerified(BaseModel):
+    subscription: Subscription
+    payment_id: str
+
+
+class SubscriptionCancelled(BaseModel):
+    subscription: Subscription
+
+
+class CommandRejected(BaseModel):
+    """A billing command that was refused; ``error`` and ``status`` are the HTTP answer."""
+
+    status: int
+    error: str  # e.g. "NotFound", "Conflict", "PaymentProviderUnavailable", "InvalidSignature"
+    detail: str
