@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     Numeric,
     PrimaryKeyConstraint,
     String,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from tj_common.db import service_metadata
 
@@ -62,20 +63,74 @@ executions = Table(
     Column("broker_order_id", String(128), nullable=True),
     Column("product", String(8), nullable=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Staged imports: an imported execution is visible once its import is committed.
+    Column("import_id", UUID(as_uuid=True), nullable=True),
+    Column("fingerprint", String(160), nullable=True),
+    Column("source_timezone", String(64), nullable=True),
+    Column("day_level", Boolean, nullable=False, server_default=text("false")),
+    Column("source_line", Integer, nullable=True),
     CheckConstraint("side IN ('buy', 'sell')", name="side"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("price >= 0", name="price_non_negative"),
     Index("ix_executions_user_executed", "user_id", "executed_at", "id"),
     Index("ix_executions_command", "command_id"),
-    Index("ix_executions_account", "account_id"),
-    # A broker's trade id is recorded once per account (DuplicateBrokerTradeId otherwise).
+    Index("ix_executions_account", "account_id", "recorded_at"),
+    # A broker's trade id is recorded once per account (DuplicateBrokerTradeId otherwise); an
+    # import's rows are unique within the import and checked against the visible ones.
     Index(
         "ux_executions_account_broker_trade",
         "account_id",
         "broker_trade_id",
         unique=True,
-        postgresql_where=text("broker_trade_id IS NOT NULL"),
+        postgresql_where=text("broker_trade_id IS NOT NULL AND import_id IS NULL"),
     ),
+    Index(
+        "ux_executions_import_fingerprint",
+        "import_id",
+        "fingerprint",
+        unique=True,
+        postgresql_where=text("import_id IS NOT NULL"),
+    ),
+    Index(
+        "ux_executions_import_broker_trade",
+        "import_id",
+        "broker_trade_id",
+        unique=True,
+        postgresql_where=text("import_id IS NOT NULL AND broker_trade_id IS NOT NULL"),
+    ),
+)
+
+# One row per import (the imports service's id): its executions are visible while ``committed``.
+imports = Table(
+    "imports",
+    metadata,
+    Column("import_id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("account_id", UUID(as_uuid=True), ForeignKey("trades.accounts.id"), nullable=False),
+    Column("status", String(16), nullable=False, server_default="staged"),
+    Column("accepted", Integer, nullable=True),
+    Column("duplicates", Integer, nullable=True),
+    Column("removed", Integer, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("committed_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('staged', 'committed', 'discarded', 'reverted')", name="import_status"),
+    Index("ix_imports_account_status", "account_id", "status"),
+    Index("ix_imports_user_status", "user_id", "status"),
+)
+
+# The batches staged so far (a repeated batch number is answered from here, not staged twice).
+import_batches = Table(
+    "import_batches",
+    metadata,
+    Column("import_id", UUID(as_uuid=True), ForeignKey("trades.imports.import_id", ondelete="CASCADE"), nullable=False),
+    Column("batch_no", Integer, nullable=False),
+    Column("command_id", UUID(as_uuid=True), nullable=False),
+    Column("staged", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("rejected", JSONB, nullable=False, server_default="[]"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("import_id", "batch_no", name="pk_import_batches"),
 )
 
 # The trader's annotation of a round trip (trade ids are deterministic, so they are stable keys).

@@ -7,11 +7,11 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tj_trades.models import accounts, executions, trade_annotations, trade_tags
+from tj_trades.models import accounts, executions, imports, trade_annotations, trade_tags
 
 DEFAULT_ACCOUNT = "Default"
 
@@ -123,10 +123,29 @@ async def recorded_broker_trade_ids(
         return set()
     rows = await session.execute(
         select(executions.c.account_id, executions.c.broker_trade_id).where(
-            tuple_(executions.c.account_id, executions.c.broker_trade_id).in_(list(pairs))
+            tuple_(executions.c.account_id, executions.c.broker_trade_id).in_(list(pairs)),
+            executions.c.import_id.is_(None),
         )
     )
-    return {(r.account_id, r.broker_trade_id) for r in rows}
+    found = {(r.account_id, r.broker_trade_id) for r in rows}
+    # Imported executions are unique per import (index on import_id, broker_trade_id).
+    committed = select(imports.c.import_id).where(
+        imports.c.account_id.in_({a for a, _ in pairs}), imports.c.status == "committed"
+    )
+    imported = await session.execute(
+        select(executions.c.account_id, executions.c.broker_trade_id).where(
+            executions.c.import_id.in_(committed),
+            executions.c.broker_trade_id.in_({t for _, t in pairs}),
+        )
+    )
+    return found | ({(r.account_id, r.broker_trade_id) for r in imported} & pairs)
+
+
+def visible(user_id: uuid.UUID) -> ColumnElement[bool]:
+    """The user's executions that queries see: recorded directly, or of a committed import
+    (staged, discarded and reverted imports' rows are invisible)."""
+    committed = select(imports.c.import_id).where(imports.c.user_id == user_id, imports.c.status == "committed")
+    return or_(executions.c.import_id.is_(None), executions.c.import_id.in_(committed))
 
 
 class DefaultAccounts:
@@ -180,7 +199,7 @@ async def executions_of_commands(
 ) -> dict[uuid.UUID, list[dict[str, Any]]]:
     result = await session.execute(
         select(*EXECUTION_COLUMNS, executions.c.command_id)
-        .where(executions.c.command_id.in_(command_ids))
+        .where(executions.c.command_id.in_(command_ids), executions.c.import_id.is_(None))
         .order_by(executions.c.executed_at, executions.c.id)
     )
     found: dict[uuid.UUID, list[dict[str, Any]]] = {}
@@ -272,7 +291,7 @@ async def annotate_trade(
 
 
 def _user_executions(user_id: uuid.UUID, account_id: uuid.UUID | None, symbol: str | None) -> Select[Any]:
-    query = select(*EXECUTION_COLUMNS).where(executions.c.user_id == user_id)
+    query = select(*EXECUTION_COLUMNS).where(executions.c.user_id == user_id, visible(user_id))
     if account_id:
         query = query.where(executions.c.account_id == account_id)
     if symbol:

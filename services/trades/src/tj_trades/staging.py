@@ -1,0 +1,355 @@
+"""Staged imports (DESIGN §4: an import is all-or-nothing): batches of parsed rows are staged under
+the import's id, invisible to every query, and made visible by one commit.
+
+Built for volume (a million rows in 500 batches): a batch is checked with plain comparisons rather
+than a pydantic model per row (a row that fails them is explained by the contract model, for the
+rejection's reason), and stored with one ``INSERT … SELECT FROM unnest(…)`` that drops the
+duplicates set-based. A commit is one row update of ``trades.imports`` whatever the import's size:
+an imported execution is visible while its import is ``committed``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tj_common.contracts import trades as contract
+from tj_trades.models import import_batches, imports
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+_SYMBOL = re.compile(r"^[A-Za-z0-9&._\-: ]+$")
+_SEGMENTS = frozenset({None, "equity", "futures", "options", "currency", "commodity"})
+_PRODUCTS = frozenset({None, "MIS", "CNC", "NRML"})
+_FIELDS = frozenset(contract.StagedExecutionIn.model_fields)
+_LIMIT = Decimal(10) ** 12  # NUMERIC(20, 8): 12 digits before the point
+
+
+class BatchHeader(BaseModel):
+    """A StageImportBatch with its rows left as they came (checked one by one below)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    import_id: uuid.UUID
+    account_id: uuid.UUID
+    batch_no: int = Field(ge=0)
+    executions: list[dict[str, Any]] = Field(min_length=1, max_length=contract.MAX_STAGE_BATCH)
+
+
+class Columns:
+    """The accepted rows of a batch, column by column (for ``unnest``)."""
+
+    NAMES = (
+        "id",
+        "fingerprint",
+        "source_line",
+        "source_timezone",
+        "day_level",
+        "symbol",
+        "exchange",
+        "segment",
+        "side",
+        "quantity",
+        "price",
+        "fees",
+        "currency",
+        "executed_at",
+        "broker_trade_id",
+        "broker_order_id",
+        "product",
+    )
+    TYPES = (
+        "uuid",
+        "text",
+        "int",
+        "text",
+        "bool",
+        "text",
+        "text",
+        "text",
+        "text",
+        "numeric",
+        "numeric",
+        "numeric",
+        "text",
+        "timestamptz",
+        "text",
+        "text",
+        "text",
+    )
+
+    def __init__(self) -> None:
+        self.values: list[list[Any]] = [[] for _ in self.NAMES]
+
+    def __len__(self) -> int:
+        return len(self.values[0])
+
+    def add(self, *row: Any) -> None:
+        for column, value in zip(self.values, row, strict=True):
+            column.append(value)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or abs(number) >= _LIMIT:
+        return None
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -8:
+        return None
+    return number
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """A stripped string of at most ``limit`` characters, None if absent; raises on anything else."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError
+    stripped: str = value.strip()
+    if len(stripped) > limit:
+        raise ValueError
+    return stripped
+
+
+def check_rows(
+    rows: list[dict[str, Any]], base_currency: str, now: datetime
+) -> tuple[Columns, list[contract.StagedRowRejected]]:
+    """The rows that may be staged, and why the others may not (by source line)."""
+    columns = Columns()
+    rejected: list[contract.StagedRowRejected] = []
+    latest = now + FUTURE_TOLERANCE
+    for index, row in enumerate(rows):
+        line = row.get("line") if isinstance(row, dict) else None
+        line = line if isinstance(line, int) and not isinstance(line, bool) and line >= 1 else index + 1
+        try:
+            if not isinstance(row, dict) or not row.keys() <= _FIELDS:
+                raise ValueError
+            symbol = row.get("symbol")
+            if not isinstance(symbol, str):
+                raise ValueError
+            symbol = symbol.strip()
+            if not 1 <= len(symbol) <= 64 or not _SYMBOL.match(symbol):
+                raise ValueError
+            exchange = _text(row.get("exchange", "NSE"), 16)
+            segment = row.get("segment")
+            side = row.get("side")
+            product = row.get("product")
+            if exchange is None or segment not in _SEGMENTS or side not in ("buy", "sell") or product not in _PRODUCTS:
+                raise ValueError
+            quantity = _decimal(row.get("quantity"))
+            price = _decimal(row.get("price"))
+            fees = None if row.get("fees") is None else _decimal(row["fees"])
+            if quantity is None or quantity <= 0 or price is None or price < 0:
+                raise ValueError
+            if row.get("fees") is not None and (fees is None or fees < 0):
+                raise ValueError
+            raw_time = row.get("executed_at")
+            if not isinstance(raw_time, str):
+                raise ValueError
+            executed_at = datetime.fromisoformat(raw_time)
+            if executed_at.tzinfo is None or executed_at.utcoffset() is None:
+                raise ValueError
+            currency = row.get("currency")
+            if currency is not None and (not isinstance(currency, str) or len(currency.strip()) != 3):
+                raise ValueError
+            fingerprint = row.get("fingerprint")
+            if not isinstance(fingerprint, str) or not 3 <= len(fingerprint) <= 160:
+                raise ValueError
+            broker_trade_id = _text(row.get("broker_trade_id"), 128)
+            broker_order_id = _text(row.get("broker_order_id"), 128)
+            source_timezone = _text(row.get("source_timezone"), 64)
+            day_level = row.get("day_level", False)
+            if not isinstance(day_level, bool) or not isinstance(row.get("line"), int):
+                raise ValueError
+        except (ValueError, TypeError):
+            rejected.append(contract.StagedRowRejected(line=line, reason=_explain(row)))
+            continue
+        # The checks the contract model cannot make: they depend on the account and the clock.
+        currency = base_currency if currency is None else currency.strip().upper()
+        if currency != base_currency:
+            reason = f"currency {currency} does not match the account's base currency {base_currency}"
+            rejected.append(contract.StagedRowRejected(line=line, reason=reason))
+            continue
+        if executed_at > latest:
+            reason = f"executed_at {executed_at.isoformat()} is in the future"
+            rejected.append(contract.StagedRowRejected(line=line, reason=reason))
+            continue
+        columns.add(
+            uuid.uuid4(),
+            fingerprint,
+            line,
+            source_timezone,
+            day_level,
+            symbol.upper(),
+            exchange.upper(),
+            segment,
+            side,
+            quantity,
+            price,
+            fees,
+            currency,
+            executed_at,
+            broker_trade_id,
+            broker_order_id,
+            product,
+        )
+    return columns, rejected
+
+
+def _explain(row: Any) -> str:
+    """Why the contract refuses a row (the fast checks only said that it does)."""
+    try:
+        contract.StagedExecutionIn.model_validate(row)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "row"
+        return f"{where}: {first['msg']}"
+    return "invalid row"
+
+
+async def driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session (same transaction), for array parameters."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+_COLUMN_LIST = ", ".join(("user_id", "account_id", "command_id", "import_id", *Columns.NAMES))
+_UNNEST = ", ".join(f"${i + 6}::{t}[]" for i, t in enumerate(Columns.TYPES))
+# Built from the constant column names above.
+STAGE_SQL = f"""
+INSERT INTO trades.executions ({_COLUMN_LIST})
+SELECT $1, $2, $3, $4, r.*
+FROM unnest({_UNNEST}) AS r({", ".join(Columns.NAMES)})
+WHERE NOT EXISTS (
+    SELECT 1 FROM trades.executions v
+    WHERE v.import_id IS NOT NULL AND v.import_id = ANY($5::uuid[]) AND v.fingerprint = r.fingerprint
+) AND (r.broker_trade_id IS NULL OR (
+    NOT EXISTS (
+        SELECT 1 FROM trades.executions v
+        WHERE v.account_id = $2 AND v.import_id IS NULL AND v.broker_trade_id IS NOT NULL
+          AND v.broker_trade_id = r.broker_trade_id
+    ) AND NOT EXISTS (
+        SELECT 1 FROM trades.executions v
+        WHERE v.import_id IS NOT NULL AND v.import_id = ANY($5::uuid[]) AND v.broker_trade_id IS NOT NULL
+          AND v.broker_trade_id = r.broker_trade_id
+    )
+))
+ON CONFLICT DO NOTHING
+"""  # noqa: S608
+
+
+async def committed_imports(session: AsyncSession, account_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.execute(
+        select(imports.c.import_id).where(imports.c.account_id == account_id, imports.c.status == "committed")
+    )
+    return list(rows.scalars())
+
+
+async def stage(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID,
+    command_id: uuid.UUID,
+    import_id: uuid.UUID,
+    columns: Columns,
+) -> int:
+    """Store the rows that are new to the account and to the import; the number stored."""
+    if not len(columns):
+        return 0
+    connection = await driver(session)
+    status: str = await connection.execute(
+        STAGE_SQL,
+        user_id,
+        account_id,
+        command_id,
+        import_id,
+        await committed_imports(session, account_id),
+        *columns.values,
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+# Rows of the import that became duplicates after they were staged: the same fingerprint or broker
+# trade id recorded directly, or committed by another import, since this import began.
+COLLISIONS_SQL = """
+WITH newer AS (
+    SELECT fingerprint, broker_trade_id FROM trades.executions
+    WHERE account_id = $2 AND import_id IS NULL AND recorded_at >= $3 AND broker_trade_id IS NOT NULL
+    UNION ALL
+    SELECT fingerprint, broker_trade_id FROM trades.executions
+    WHERE import_id IS NOT NULL AND import_id = ANY($4::uuid[])
+)
+DELETE FROM trades.executions s
+WHERE s.import_id = $1 AND (
+    s.fingerprint IN (SELECT fingerprint FROM newer WHERE fingerprint IS NOT NULL)
+    OR s.broker_trade_id IN (SELECT broker_trade_id FROM newer WHERE broker_trade_id IS NOT NULL)
+)
+"""
+
+
+async def remove_collisions(session: AsyncSession, import_row: dict[str, Any]) -> int:
+    since = import_row["created_at"]
+    later = await session.execute(
+        select(imports.c.import_id).where(
+            imports.c.account_id == import_row["account_id"],
+            imports.c.status == "committed",
+            imports.c.committed_at >= since,
+        )
+    )
+    connection = await driver(session)
+    status: str = await connection.execute(
+        COLLISIONS_SQL, import_row["import_id"], import_row["account_id"], since, list(later.scalars())
+    )
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def count_rows(session: AsyncSession, import_id: uuid.UUID) -> int:
+    connection = await driver(session)
+    count: int = await connection.fetchval("SELECT count(*) FROM trades.executions WHERE import_id = $1", import_id)
+    return count
+
+
+async def delete_rows(session: AsyncSession, import_id: uuid.UUID) -> int:
+    connection = await driver(session)
+    status: str = await connection.execute("DELETE FROM trades.executions WHERE import_id = $1", import_id)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def import_row(session: AsyncSession, import_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (await session.execute(select(imports).where(imports.c.import_id == import_id))).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def batch_row(session: AsyncSession, import_id: uuid.UUID, batch_no: int) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            select(import_batches).where(import_batches.c.import_id == import_id, import_batches.c.batch_no == batch_no)
+        )
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def batch_totals(session: AsyncSession, import_id: uuid.UUID) -> tuple[int, int]:
+    """How many batches are staged, and the duplicates they skipped."""
+    row = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(import_batches.c.duplicates), 0)).where(
+                import_batches.c.import_id == import_id
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])

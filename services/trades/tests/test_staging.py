@@ -1,0 +1,73 @@
+"""The fast row checks of staged imports agree with the contract model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from tj_common.contracts import trades as contract
+from tj_trades.staging import Columns, check_rows
+
+NOW = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
+
+
+def row(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "symbol": "nifty2560524750pe",
+        "exchange": "nfo",
+        "side": "buy",
+        "quantity": "75",
+        "price": "101.05",
+        "executed_at": "2026-06-05T09:15:00+05:30",
+        "fingerprint": "h:abc:0",
+        "line": 7,
+    }
+    return {**body, **changes}
+
+
+def test_a_good_row_is_normalised() -> None:
+    columns, rejected = check_rows([row(fees="12.5", broker_trade_id=" T1 ")], "INR", NOW)
+    assert rejected == []
+    values = dict(zip(Columns.NAMES, (c[0] for c in columns.values), strict=True))
+    assert values["symbol"] == "NIFTY2560524750PE"
+    assert values["exchange"] == "NFO"
+    assert values["quantity"] == Decimal("75") and values["fees"] == Decimal("12.5")
+    assert values["currency"] == "INR"
+    assert values["broker_trade_id"] == "T1"
+    assert values["executed_at"] == datetime(2026, 6, 5, 3, 45, tzinfo=UTC)
+    assert values["source_line"] == 7 and values["day_level"] is False
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"quantity": "0"}, "quantity"),
+        ({"quantity": "-3"}, "quantity"),
+        ({"price": "-1"}, "price"),
+        ({"price": "1.123456789"}, "price"),
+        ({"side": "short"}, "side"),
+        ({"executed_at": "2026-06-05T09:15:00"}, "executed_at"),
+        ({"symbol": "BAD/SYMBOL"}, "symbol"),
+        ({"fingerprint": "x"}, "fingerprint"),
+        ({"product": "BO"}, "product"),
+        ({"unexpected": 1}, "unexpected"),
+        ({"currency": "USD"}, "currency USD does not match"),
+        ({"executed_at": "2026-06-06T09:15:00+05:30"}, "in the future"),
+    ],
+)
+def test_a_bad_row_is_rejected_with_its_line_and_reason(changes: dict[str, Any], reason: str) -> None:
+    columns, rejected = check_rows([row(), row(**changes)], "INR", NOW)
+    assert len(columns) == 1
+    assert [r.line for r in rejected] == [7]
+    assert reason in rejected[0].reason
+
+
+def test_the_fast_checks_accept_what_the_contract_accepts() -> None:
+    samples = [row(), row(segment="options", product="NRML", fees=0, day_level=True, source_timezone="Asia/Kolkata")]
+    for sample in samples:
+        contract.StagedExecutionIn.model_validate(sample)
+    columns, rejected = check_rows(samples, "INR", NOW)
+    assert (len(columns), rejected) == (2, [])
