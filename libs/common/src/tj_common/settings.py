@@ -116,6 +116,9 @@ class ServiceSettings(BaseSettings):
     enable_csv_import: bool = True
     enable_api_access: bool = False
     maintenance_mode: bool = False
+    # Largest broker file an import accepts (gateway, 413 past it; the upload is counted as it
+    # streams, so a larger one is never read whole).
+    import_max_bytes: int = 50 * 1024 * 1024
 
     # Edge (gateway): browser origins allowed by CORS, comma-separated (empty: no CORS), and the
     # largest request body accepted by Content-Length (larger ones get 413).
