@@ -64,23 +64,10 @@ class RevertImport(BaseModel):
     import_id: uuid.UUID
 
 
-MappingField = Literal[
-    "symbol",
-    "side",
-    "quantity",
-    "price",
-    "executed_at",
-    "date",
-    "time",
-    "exchange",
-    "segment",
-    "fees",
-    "currency",
-    "broker_trade_id",
-    "broker_order_id",
-    "product",
-    "timezone",
-]
+# Our field (date, time or datetime, symbol, side, quantity, price, fees, broker_trade_id, ...,
+# see docs/import-template.md; plus ``date_format``) -> the file's header. Checked by the imports
+# service, which knows the fields.
+MappingKey = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class SaveColumnMapping(BaseModel):
@@ -90,7 +77,7 @@ class SaveColumnMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     headers: list[Annotated[str, Field(max_length=200)]] = Field(min_length=1, max_length=200)
-    mapping: dict[MappingField, Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1)
+    mapping: dict[MappingKey, Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1)
     timezone: str | None = Field(default=None, max_length=64, description="IANA zone of the file's times")
     name: str | None = Field(default=None, max_length=100)
 
