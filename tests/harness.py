@@ -164,6 +164,11 @@ def service_env(infra_env: dict[str, str], ports: dict[str, int]) -> dict[str, s
         "BILLING_QUERY_URL": f"http://127.0.0.1:{ports['billing']}",
         "COMMAND_REPLY_TIMEOUT": os.environ.get("COMMAND_REPLY_TIMEOUT", "2.0"),
         "LOG_LEVEL": "INFO",
+        # Every test signs up and logs in from 127.0.0.1: per-IP limits would trip across tests.
+        # (tests/test_ratelimits.py runs a gateway of its own with tight limits.)
+        "RATE_LIMIT_SIGNUP_PER_IP": "100000/1h",
+        "RATE_LIMIT_LOGIN_PER_IP": "100000/1m",
+        "RATE_LIMIT_PASSWORD_RESET": "1000/1h",
     }
 
 

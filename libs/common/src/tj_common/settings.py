@@ -125,12 +125,12 @@ class ServiceSettings(BaseSettings):
     cors_origins: str = ""
     max_request_bytes: int = 1024 * 1024
     # Rate limits (gateway, GCRA in Redis): "<requests>/<period>", the period as in 15m, 1h.
-    rate_limit_signup_per_ip: str = "20/1h"
+    rate_limit_signup_per_ip: str = "100/10m"
     rate_limit_signup_per_email: str = "5/1h"
-    rate_limit_login_per_ip: str = "100/1m"
+    rate_limit_login_per_ip: str = "300/1m"
     rate_limit_login_per_email: str = "10/1m"
     rate_limit_password_reset: str = "5/1h"
-    rate_limit_api: str = "1200/1m"
+    rate_limit_api: str = "6000/1m"
     # Seconds a gateway keeps the runtime flags it read from Redis (MAINTENANCE_MODE, ...).
     flags_cache_seconds: float = 2.0
     # Seconds a cached read (trades lists, analytics) lives in Redis; writes invalidate sooner.
