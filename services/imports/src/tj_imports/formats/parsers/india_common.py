@@ -8,21 +8,30 @@ exchange trading symbol the trades service parses (``NIFTY2560524750PE``, ``BANK
 
 from __future__ import annotations
 
+import csv
 import re
-from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, ClassVar
 
 from tj_imports.formats.base import (
     Columns,
+    FormatParser,
     MissingColumns,
+    ParsedRow,
+    ParseOptions,
+    ParseResult,
+    RowError,
     RowInvalid,
     Segment,
     Source,
     cell_text,
     iter_csv,
+    iter_sheet_rows,
     norm,
+    to_utc,
 )
 
 MONTHS = {
@@ -78,8 +87,6 @@ def text_rows(source: Source) -> list[tuple[int, list[str]]]:
     """The sampled first lines of a text file as (line, cells)."""
     if source.kind != "text":
         return []
-    import csv
-
     return [(i, next(csv.reader([line]), [])) for i, line in enumerate(source.sample, 1)]
 
 
@@ -178,12 +185,12 @@ def price_of(raw: object, column: str) -> Decimal:
 
 
 def charges_of(
-    row: Sequence[Any], columns: Columns, names: dict[str, str]
+    row: Sequence[Any], columns: Columns, names: dict[str, str], aliases: dict[str, Sequence[str]]
 ) -> tuple[Decimal | None, dict[str, Decimal] | None]:
     """Itemised charges (our charge name -> field) and their total; None when the row has none."""
     charges: dict[str, Decimal] = {}
     for charge, field_name in names.items():
-        value = optional_number(columns.get(row, field_name), field_name)
+        value = optional_number(columns.get(row, field_name), aliases[field_name][0])
         if value is not None and value != 0:
             charges[charge] = abs(value)
     if not charges:
@@ -200,7 +207,8 @@ def date_cell(raw: object, column: str, formats: Sequence[str]) -> datetime:
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         if not 1 <= raw < 2_958_466:
             raise RowInvalid(column, "not a plausible Excel date", raw)
-        return datetime(1899, 12, 30) + timedelta(days=float(raw))
+        # Whole seconds: a serial's float fraction lands a hair off (09:20:29.999997).
+        return datetime(1899, 12, 30) + timedelta(seconds=round(float(raw) * 86400))
     text = " ".join(cell_text(raw).split())
     if not text:
         raise RowInvalid(column, "empty", raw)
@@ -214,8 +222,6 @@ def date_cell(raw: object, column: str, formats: Sequence[str]) -> datetime:
 
 def time_cell(raw: object, column: str) -> tuple[int, int, int]:
     """A time of day: a time/datetime cell, an Excel day fraction or ``HH:MM[:SS]`` (optionally AM/PM)."""
-    from datetime import time
-
     if isinstance(raw, datetime):
         return raw.hour, raw.minute, raw.second
     if isinstance(raw, time):
@@ -233,7 +239,38 @@ def time_cell(raw: object, column: str) -> tuple[int, int, int]:
     raise RowInvalid(column, "not a time of day (HH:MM:SS)", raw)
 
 
+def utc_of(local: datetime, zone: str, column: str) -> datetime:
+    """Local wall time → aware UTC, rejecting implausible years (a typo, not a trade)."""
+    if not 1990 <= local.year <= 2100:
+        raise RowInvalid(column, "the date is not plausible", local.isoformat())
+    return to_utc(local, zone)
+
+
+def at(day: datetime, hms: tuple[int, int, int]) -> datetime:
+    return day.replace(hour=hms[0], minute=hms[1], second=hms[2], microsecond=0)
+
+
+_EIGHT_PLACES = Decimal("1E-8")
+
+
+def average(value: Decimal, quantity: Decimal) -> Decimal:
+    """Price from a total (value ÷ quantity), to the 8 decimal places the journal stores."""
+    price = (value / quantity).quantize(_EIGHT_PLACES)
+    tidy = price.normalize()
+    return tidy if tidy.as_tuple().exponent <= 0 else price.quantize(Decimal(1))  # type: ignore[operator]
+
+
 # --------------------------------------------------------------------------- symbols
+
+_NOT_IN_SYMBOL = re.compile(r"[^A-Z0-9&._\-: ]+")
+
+
+def clean_symbol(text: str, column: str) -> str:
+    """Upper case, single spaces, only the characters a journal symbol may hold (names like ``DR. REDDY'S``)."""
+    symbol = " ".join(_NOT_IN_SYMBOL.sub("", text.upper()).split())[:64]
+    if not symbol:
+        raise RowInvalid(column, "empty", text)
+    return symbol
 
 
 def strike_text(strike: Decimal) -> str:
@@ -260,18 +297,28 @@ def option_symbol(underlying: str, expiry: date, strike: Decimal, right: str, *,
 
     ``monthly`` None decides from the date (MCX and currency contracts: pass True, their expiries are
     not at month end)."""
-    right = right.upper()
-    if right in {"CALL", "C", "EUROPEAN CALL", "CALL EUROPEAN"}:
-        right = "CE"
-    elif right in {"PUT", "P", "EUROPEAN PUT", "PUT EUROPEAN"}:
-        right = "PE"
-    if right not in {"CE", "PE"}:
-        raise ValueError(f"option type must be CE or PE, not {right!r}")
+    code = option_right(right)
+    if code is None:
+        raise ValueError("option type must be CE or PE")
     is_monthly = is_monthly_expiry(expiry) if monthly is None else monthly
     yy = f"{expiry.year % 100:02d}"
     if is_monthly:
-        return f"{underlying}{yy}{_MONTH_NAMES[expiry.month]}{strike_text(strike)}{right}"
-    return f"{underlying}{yy}{_WEEKLY_MONTH[expiry.month]}{expiry.day:02d}{strike_text(strike)}{right}"
+        return f"{underlying}{yy}{_MONTH_NAMES[expiry.month]}{strike_text(strike)}{code}"
+    return f"{underlying}{yy}{_WEEKLY_MONTH[expiry.month]}{expiry.day:02d}{strike_text(strike)}{code}"
+
+
+def option_right(text: str) -> str | None:
+    """CE / PE from ``CE``, ``Call``, ``European Put``, ``CA``/``PA`` (American); None if not an option type."""
+    words = set(norm_words(text))
+    if words & {"CE", "CALL", "C", "CA"}:
+        return "CE"
+    if words & {"PE", "PUT", "P", "PA"}:
+        return "PE"
+    return None
+
+
+def norm_words(text: str) -> list[str]:
+    return re.findall(r"[A-Z]+", text.upper())
 
 
 def derivative_exchange(exchange: str) -> str:
@@ -291,49 +338,160 @@ def derivative_segment(exchange: str, is_option: bool) -> Segment:
 
 
 # `OPTIDX NIFTY Aug 25 2026 24150.00 PE (BT)`, `OPT NIFTY 07 Apr 2026 23000 CE`, `FUT WIPRO 28 Apr 2026`,
-# `FUTCOM CRUDEOIL 19 Sep 2026`.
+# `FUTCOM CRUDEOIL 19 Sep 2026`, `NIFTY 28AUG2025 24500 CE`, `BAJAJ-AUTO-28-Aug-2025-FUT`.
 _DESCRIPTIVE = re.compile(
-    r"(?P<kind>OPT|FUT)(?P<sub>IDX|STK|CUR|COM|IVX)?\s+(?P<u>\S+)\s+"
-    r"(?:(?P<mon1>[A-Z]{3})[A-Z]*\s+(?P<day1>\d{1,2})|(?P<day2>\d{1,2})[\s-]+(?P<mon2>[A-Z]{3})[A-Z]*)[\s,-]+(?P<year>\d{4})"
-    r"(?:\s+(?P<strike>\d+(?:\.\d+)?)\s+(?P<right>CE|PE|CA|PA))?"
+    r"(?:(?P<kind>OPT|FUT)(?P<sub>IDX|STK|CUR|COM|IVX)?[\s-]+)?"
+    r"(?P<u>[A-Z0-9&_.-]+?)[\s-]+"
+    r"(?:(?P<mon1>[A-Z]{3})[A-Z]*[\s-]*(?P<day1>\d{1,2})|(?P<day2>\d{1,2})[\s-]*(?P<mon2>[A-Z]{3})[A-Z]*)"
+    r"[\s,-]*(?P<year>\d{4}|\d{2})"
+    r"(?:[\s-]+(?P<strike>\d+(?:\.\d+)?)[\s-]*(?P<right>CE|PE|CA|PA|CALL|PUT))?"
+    r"(?:[\s-]*(?P<fut>FUT|FUTURES?))?"
     r"(?:\s*\(.*\))?",
+)
+# Exchange trading symbols as they are: monthly (`BANKNIFTY25JUN52000CE`, `RELIANCE25JULFUT`) and weekly
+# (`NIFTY2560524750PE`).
+_COMPACT = re.compile(
+    r"[A-Z0-9&_-]+?\d{2}(?:JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(?:\d+(?:\.\d+)?(?:CE|PE)|FUT)"
+    r"|[A-Z][A-Z&-]*\d{2}[1-9OND]\d{2}\d+(?:\.\d+)?(?:CE|PE)"
 )
 
 
 class Contract:
-    """A contract read from a descriptive name: its trading symbol, segment and whether it is an option."""
+    """A derivative read from a broker's name for it: its trading symbol and whether it is an option."""
 
     __slots__ = ("expiry", "is_option", "symbol", "underlying")
 
-    def __init__(self, symbol: str, underlying: str, expiry: date, is_option: bool) -> None:
+    def __init__(self, symbol: str, underlying: str, expiry: date | None, is_option: bool) -> None:
         self.symbol = symbol
         self.underlying = underlying
         self.expiry = expiry
         self.is_option = is_option
 
 
+def derivative(text: str, exchange: str) -> Contract | None:
+    """A derivative's trading symbol from a compact symbol or a descriptive name; None for anything else.
+
+    ``OPTIDX NIFTY Aug 25 2026 24150.00 PE (BT)`` → ``NIFTY2682524150PE`` (weekly),
+    ``FUT WIPRO 28 Apr 2026`` → ``WIPRO26APRFUT``; ``BANKNIFTY25JUN52000CE`` stays as it is.
+    """
+    name = " ".join(text.split()).upper()
+    if _COMPACT.fullmatch(name):
+        return Contract(name, "", None, not name.endswith("FUT"))
+    return descriptive_contract(name, exchange)
+
+
 def descriptive_contract(text: str, exchange: str) -> Contract | None:
-    """``OPTIDX NIFTY Aug 25 2026 24150.00 PE (BT)`` → ``NIFTY2682524150PE`` (None if not a contract name)."""
     found = _DESCRIPTIVE.fullmatch(" ".join(text.split()).upper())
     if found is None:
         return None
-    is_option = found["kind"] == "OPT"
-    if is_option != (found["strike"] is not None):
+    is_option = found["strike"] is not None
+    if found["kind"] is not None and (found["kind"] == "OPT") != is_option:
+        return None
+    if found["kind"] is None and not is_option and found["fut"] is None:
+        return None  # a name with a date in it, not a contract
+    if is_option and found["fut"] is not None:
         return None
     month = MONTHS.get(found["mon1"] or found["mon2"] or "")
     if month is None:
         return None
+    year = int(found["year"])
     try:
-        expiry = date(int(found["year"]), month, int(found["day1"] or found["day2"]))
+        expiry = date(year if year >= 100 else 2000 + year, month, int(found["day1"] or found["day2"]))
     except ValueError:
         return None
-    underlying = found["u"]
+    underlying = UNDERLYING_ALIASES.get(found["u"], found["u"])
     monthly_only = exchange in {"MCX", "CDS", "BCD"} or found["sub"] in {"COM", "CUR"}
     if is_option:
-        right = {"CA": "CE", "PA": "PE"}.get(found["right"], found["right"])
         symbol = option_symbol(
-            underlying, expiry, Decimal(found["strike"]), right, monthly=True if monthly_only else None
+            underlying, expiry, Decimal(found["strike"]), found["right"], monthly=True if monthly_only else None
         )
     else:
         symbol = future_symbol(underlying, expiry.year, expiry.month)
     return Contract(symbol, underlying, expiry, is_option)
+
+
+# Brokers' abbreviations of index names.
+UNDERLYING_ALIASES = {"BSX": "SENSEX", "BKX": "BANKEX", "NIFTY 50": "NIFTY", "NIFTY BANK": "BANKNIFTY"}
+
+
+# --------------------------------------------------------------------------- a table-shaped file
+
+
+class TableParser(FormatParser):
+    """A file that is one table under a recognisable header (after optional preamble rows).
+
+    Subclasses give the column aliases, the required fields and :meth:`row`; this class finds the
+    header by signature (never by file name), streams the records and turns :class:`RowInvalid`
+    into :class:`RowError`. Abstract (``row``), so the registry never lists it.
+    """
+
+    aliases: ClassVar[dict[str, Sequence[str]]]
+    required: ClassVar[tuple[str, ...]]
+    signature: ClassVar[int]  # columns a damaged header must still name to be recognised
+    markers: ClassVar[tuple[str, ...]] = ()  # preamble/title words (lower case) that add to the score
+    sheet: ClassVar[str | None] = None  # xlsx: the sheet the table is on (others are not read)
+
+    def sample(self, source: Source) -> list[tuple[int, list[Any]]]:
+        if self.family == "xlsx":
+            return sheet_rows(source, self.sheet) if source.kind == "xlsx" else []
+        return text_rows(source)
+
+    def sniff(self, source: Source) -> int:
+        rows = self.sample(source)
+        score = sniff_rows(rows, self.aliases, self.required, self.signature)
+        if score and self.markers:
+            text = " ".join(cell_text(c).lower() for _, row in rows[:20] for c in row)
+            score += sum(5 for m in self.markers if m in text)
+        return score
+
+    def parse(self, source: Source, options: ParseOptions) -> Iterator[ParseResult]:
+        zone = self.zone(options)
+        if self.family == "xlsx":
+            if source.kind != "xlsx":
+                raise MissingColumns(self.label, list(self.required))
+            for name, sample in source.sheets.items():
+                if self.sheet is not None and norm(name) != norm(self.sheet):
+                    continue
+                found = locate_header(list(enumerate(sample, 1)), self.aliases, self.required, self.signature)
+                if found is None:
+                    continue
+                line, columns, missing = found
+                if missing:
+                    raise MissingColumns(self.label, missing)
+                return self._rows(self._sheet_records(source, name), line, columns, zone)
+            raise MissingColumns(self.label, list(self.required))
+        line, columns = csv_header(source, self.label, self.aliases, self.required, self.signature)
+        return self._rows(iter_csv(source), line, columns, zone)
+
+    @staticmethod
+    def _sheet_records(source: Source, sheet: str) -> Iterator[tuple[int, Sequence[Any]]]:
+        for name, rows in iter_sheet_rows(source.path):
+            if name == sheet:
+                yield from enumerate(rows, 1)
+
+    def _rows(
+        self, records: Iterable[tuple[int, Sequence[Any]]], header_line: int, columns: Columns, zone: str
+    ) -> Iterator[ParseResult]:
+        for line, cells in records:
+            if line <= header_line or is_blank(cells):
+                continue
+            if self.is_footer(cells):
+                break
+            try:
+                parsed = list(self.row(line, cells, columns, zone))
+            except RowInvalid as exc:
+                yield RowError(line, exc.column, exc.reason, exc.raw if exc.raw is not None else raw_of(cells))
+                continue
+            except (ValueError, ArithmeticError) as exc:  # a value no check foresaw: the row, not the file
+                yield RowError(line, None, f"unreadable value: {exc}"[:200], raw_of(cells))
+                continue
+            yield from parsed
+
+    def is_footer(self, cells: Sequence[Any]) -> bool:
+        """A row that ends the table (totals, notes)."""
+        first = next((cell_text(c) for c in cells if cell_text(c)), "").lower()
+        return first.startswith(("note:", "total", "grand total", "disclaimer"))
+
+    @abstractmethod
+    def row(self, line: int, cells: Sequence[Any], columns: Columns, zone: str) -> Iterable[ParsedRow]:
+        """The executions of one record (none for a record that is not a trade). Raises RowInvalid."""

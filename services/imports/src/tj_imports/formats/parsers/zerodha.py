@@ -181,6 +181,8 @@ class _ZerodhaRows:
                 )
             except ValueError:
                 local = date_cell(raw_date, "trade_date", ("%d-%m-%Y", "%d/%m/%Y"))
+        if not 1990 <= local.year <= 2100:
+            raise RowInvalid("order_execution_time", "the date is not plausible", local.isoformat())
         if local.tzinfo is not None:
             return local.astimezone(UTC), day_level
         if self.fixed_ist:
@@ -224,6 +226,8 @@ class ZerodhaTradebookCsv(FormatParser):
                 if not any(c.strip() for c in cells):
                     continue
                 yield RowError(line, exc.column, exc.reason, exc.raw if exc.raw is not None else raw_of(cells))
+            except (ValueError, ArithmeticError) as exc:  # a value no check foresaw: the row, not the file
+                yield RowError(line, None, f"unreadable value: {exc}"[:200], raw_of(cells))
 
 
 class ZerodhaTradebookXlsx(FormatParser):
@@ -266,3 +270,5 @@ class ZerodhaTradebookXlsx(FormatParser):
                     yield make.row(line, cells)
                 except RowInvalid as exc:
                     yield RowError(line, exc.column, exc.reason, exc.raw if exc.raw is not None else raw_of(cells))
+                except (ValueError, ArithmeticError) as exc:
+                    yield RowError(line, None, f"unreadable value: {exc}"[:200], raw_of(cells))
