@@ -1,0 +1,1 @@
+"""The local Razorpay stand-in, its webhook payloads and the lifecycle simulator."""
