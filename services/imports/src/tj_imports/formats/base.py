@@ -251,18 +251,32 @@ def iter_sheets(path: Path, max_rows: int | None = None) -> Iterator[tuple[str, 
 
 
 def iter_sheet_rows(path: Path) -> Iterator[tuple[str, Iterator[tuple[Any, ...]]]]:
-    """Each sheet's rows, streamed (openpyxl read-only mode)."""
+    """Each sheet's rows, streamed (openpyxl read-only mode).
+
+    openpyxl is handed an open file, not the path: given a path it refuses any name not ending
+    in .xlsx, and uploads are spooled under names of our choosing. A workbook that breaks while
+    it is read (a corrupt sheet XML) is a :class:`BinaryFile`, like one that cannot be opened."""
     import openpyxl
 
+    with path.open("rb") as handle:
+        try:
+            workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except Exception as exc:  # openpyxl raises many types for a broken workbook
+            raise BinaryFile(f"the workbook cannot be read: {type(exc).__name__}") from None
+        try:
+            for sheet in _guarded(iter(workbook.worksheets)):
+                yield sheet.title, _guarded(sheet.iter_rows(values_only=True))
+        finally:
+            workbook.close()
+
+
+def _guarded(items: Iterator[Any]) -> Iterator[Any]:
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many types for a broken workbook
+        yield from items
+    except ImportFileError:
+        raise
+    except Exception as exc:  # zip, XML and value errors from inside the workbook
         raise BinaryFile(f"the workbook cannot be read: {type(exc).__name__}") from None
-    try:
-        for sheet in workbook.worksheets:
-            yield sheet.title, sheet.iter_rows(values_only=True)
-    finally:
-        workbook.close()
 
 
 def iter_csv(source: Source, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
