@@ -16,7 +16,7 @@ from tj_gateway.edge import (
     SecurityHeadersMiddleware,
     security_headers,
 )
-from tj_gateway.identity.entitlements import FREE_PLAN_LIMITS, entitlements
+from tj_gateway.identity.entitlements import FREE_STATE, me_entitlements
 from tj_gateway.identity.refresh import StoredToken, Verdict, hash_refresh_token, judge, new_refresh_token
 from tj_gateway.settings import Settings
 
@@ -60,12 +60,13 @@ def test_cors_origins_setting() -> None:
 
 
 def test_free_plan_entitlements_follow_the_flags() -> None:
-    free = entitlements(Settings())
+    flags = {"ENABLE_CSV_IMPORT": True, "ENABLE_API_ACCESS": False, "MAINTENANCE_MODE": False}
+    free = me_entitlements(FREE_STATE, flags)
     assert free["csv_import"] is True and free["api_access"] is False
-    assert entitlements(Settings(enable_csv_import=False))["csv_import"] is False
+    assert me_entitlements(FREE_STATE, {**flags, "ENABLE_CSV_IMPORT": False})["csv_import"] is False
     # The free plan has no API access even when the deployment enables the feature.
-    assert entitlements(Settings(enable_api_access=True))["api_access"] is False
-    assert FREE_PLAN_LIMITS["max_accounts"] == 1
+    assert me_entitlements(FREE_STATE, {**flags, "ENABLE_API_ACCESS": True})["api_access"] is False
+    assert free["max_accounts"] == 1
 
 
 def test_hsts_only_in_production() -> None:
@@ -98,6 +99,24 @@ async def test_body_limit() -> None:
     assert response.status_code == 413
     assert response.json()["error"] == "PayloadTooLarge"
     assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_body_limit_without_content_length() -> None:
+    """A chunked body (no Content-Length) is cut off at the limit while it is read."""
+
+    async def chunks(count: int):  # type: ignore[no-untyped-def]
+        yield b'{"a": "'
+        for _ in range(count):
+            yield b"b" * 8
+        yield b'"}'
+
+    async with _app(max_bytes=40) as client:
+        small = await client.post("/echo", content=chunks(2), headers={"content-type": "application/json"})
+        assert small.status_code == 200, small.text
+        big = await client.post("/echo", content=chunks(20), headers={"content-type": "application/json"})
+    assert "content-length" not in big.request.headers
+    assert big.status_code == 413
+    assert big.json()["error"] == "PayloadTooLarge"
 
 
 async def test_maintenance_spares_health() -> None:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -43,6 +44,9 @@ class CommandBus:
         self.listener: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.tracer = runtime.tracer_provider.get_tracer("tj_gateway.commands")
+        # Awaited for every event read, before any waiting request is answered (the read cache
+        # bumps the user's version here, so the write's 201 never precedes the invalidation).
+        self.on_event: list[Callable[[Envelope], Awaitable[None]]] = []
 
     async def start(self) -> None:
         settings = self.runtime.settings
@@ -83,7 +87,24 @@ class CommandBus:
                 continue
             for records in batches.values():
                 for record in records:
+                    await self._notify(record)
                     self._resolve(record)
+
+    async def _notify(self, record: object) -> None:
+        if not self.on_event:
+            return
+        value = getattr(record, "value", None)
+        if not value:
+            return
+        try:
+            event = Envelope.decode(value)
+        except ValueError:
+            return
+        for hook in self.on_event:
+            try:
+                await hook(event)
+            except Exception:
+                log.exception("event hook failed")
 
     def _resolve(self, record: object) -> None:
         value = getattr(record, "value", None)

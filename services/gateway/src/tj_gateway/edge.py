@@ -2,8 +2,12 @@
 
 - security headers on every response (HSTS only in production, where TLS terminates in front);
 - CORS for the configured browser origins (``CORS_ORIGINS``; empty: none);
-- ``MAINTENANCE_MODE``: 503 with ``Retry-After`` except health and metrics;
-- ``MAX_REQUEST_BYTES``: 413 when the declared ``Content-Length`` is larger.
+- ``MAINTENANCE_MODE``: 503 with ``Retry-After`` except health and metrics, read at runtime from
+  the flags (Redis over the environment, :mod:`tj_gateway.flags`);
+- ``MAX_REQUEST_BYTES``: 413 when the declared ``Content-Length`` is larger, or when a body sent
+  without one (chunked) grows past it while it is read;
+- the ``RateLimit-*`` headers of the checks a request passed (:mod:`tj_gateway.ratelimit`);
+- the read cache of :mod:`tj_gateway.cache`.
 
 Installed inside the runtime's request middleware, so every answer here still carries the request
 id (in the ``X-Request-ID`` header and the error body).
@@ -16,12 +20,14 @@ from collections.abc import Iterable
 
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tj_common.errors import error_body
 from tj_common.settings import ServiceSettings
+from tj_gateway.cache import ReadCacheMiddleware
 
 # Answered during maintenance: load balancers and Prometheus must keep seeing the process.
 MAINTENANCE_EXEMPT = frozenset({"/api/health", "/health", "/metrics"})
@@ -85,8 +91,14 @@ class MaintenanceMiddleware:
         self.enabled = enabled
         self.retry_after = retry_after
 
+    async def _enabled(self, scope: Scope) -> bool:
+        flags = getattr(getattr(scope.get("app"), "state", None), "flags", None)
+        if flags is None:
+            return self.enabled
+        return bool(await flags.maintenance())
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.enabled and scope["type"] == "http" and scope["path"] not in MAINTENANCE_EXEMPT:
+        if scope["type"] == "http" and scope["path"] not in MAINTENANCE_EXEMPT and await self._enabled(scope):
             await send_error(
                 send,
                 503,
@@ -108,15 +120,22 @@ def declared_length(scope: Scope) -> int | None:
     return None
 
 
+# Requests that enforce a limit of their own while they stream the body: the import upload
+# (IMPORT_MAX_BYTES, tj_gateway.imports.upload).
+OWN_BODY_LIMIT = frozenset({("POST", "/api/v1/imports")})
+
+
 class BodySizeLimitMiddleware:
-    """Refuses a request whose ``Content-Length`` is over the limit before reading any of it."""
+    """Refuses a request whose ``Content-Length`` is over the limit before reading any of it; a
+    body without one is counted as it is read, and 413 is raised once it passes the limit (the
+    error handlers render it), so nothing over the limit is ever buffered."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and (scope["method"], scope["path"]) not in OWN_BODY_LIMIT:
             length = declared_length(scope)
             if length is not None and length > self.max_bytes:
                 await send_error(
@@ -127,7 +146,47 @@ class BodySizeLimitMiddleware:
                     [(b"connection", b"close")],
                 )
                 return
+            if length is None:
+                receive = self._counting(receive)
         await self.app(scope, receive, send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise HTTPException(413, f"request body is over the limit of {self.max_bytes} bytes")
+            return message
+
+        return counted
+
+
+class RateLimitHeadersMiddleware:
+    """Adds the ``RateLimit-*`` headers of the checks this request passed (kept on its state)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                decision = scope.get("state", {}).get("ratelimit")
+                if decision is not None:
+                    headers = MutableHeaders(scope=message)
+                    for name, value in decision.headers().items():
+                        if name.lower() not in headers:
+                            headers.append(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
 
 
 def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
@@ -140,12 +199,21 @@ def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
                 CORSMiddleware,
                 allow_origins=origins,
                 allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-                expose_headers=["X-Request-ID", "Retry-After"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "If-None-Match"],
+                expose_headers=[
+                    "X-Request-ID",
+                    "Retry-After",
+                    "ETag",
+                    "RateLimit-Limit",
+                    "RateLimit-Remaining",
+                    "RateLimit-Reset",
+                ],
                 max_age=600,
             )
         )
     stack.append(Middleware(MaintenanceMiddleware, enabled=settings.maintenance_mode))
     stack.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes))
+    stack.append(Middleware(RateLimitHeadersMiddleware))
+    stack.append(Middleware(ReadCacheMiddleware))
     # user_middleware[0] is the outermost; the runtime's RequestMiddleware is already in it.
     app.user_middleware.extend(stack)

@@ -1,16 +1,47 @@
-"""The authentication dependency: every write path requires it."""
+"""The authentication dependency: an access token (JWT) or an API key (``tj_...``), then the
+caller's API rate limit. Every user-scoped endpoint takes ``CurrentUser``.
+
+The caller is resolved once per request and kept on the request state, so the read cache
+(which must know the user before the endpoint runs) and the endpoint share one lookup and one
+rate-limit count.
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
 
-from tj_common.errors import Unauthorized
-from tj_gateway.identity.tokens import AccessClaims, InvalidToken, TokenService
+from tj_common.errors import Forbidden, Unauthorized
+from tj_gateway.apikeys import repository as api_key_repository
+from tj_gateway.apikeys.keys import hash_api_key, looks_like_api_key, scope_for
+from tj_gateway.identity.tokens import InvalidToken, TokenService, UnknownKey
+from tj_gateway.models import users
+from tj_gateway.ratelimit import RateLimiter
 
-bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")
+bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/auth/login, or an API key (tj_...)")
+
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a user, through an access token or through one of their API keys."""
+
+    user_id: uuid.UUID
+    token_id: str | None = None
+    expires_at: datetime | None = None
+    api_key_id: uuid.UUID | None = None
+    scopes: frozenset[str] = field(default_factory=lambda: frozenset({"read", "write"}))
+
+    @property
+    def rate_subject(self) -> str:
+        return f"key:{self.api_key_id}" if self.api_key_id else f"user:{self.user_id}"
 
 
 def token_service(request: Request) -> TokenService:
@@ -18,16 +49,77 @@ def token_service(request: Request) -> TokenService:
     return service
 
 
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def _from_api_key(request: Request, key: str) -> Principal:
+    from tj_gateway.identity.entitlements import check_entitlement
+
+    runtime = request.app.state.runtime
+    async with runtime.sessionmaker() as session, session.begin():
+        row = await api_key_repository.by_hash(session, hash_api_key(key))
+        if row is None or row["revoked_at"] is not None:
+            raise Unauthorized("unknown or revoked API key", headers=_UNAUTHORIZED_HEADERS, code="InvalidApiKey")
+        await api_key_repository.touch(session, row["id"])
+    principal = Principal(user_id=row["user_id"], api_key_id=row["id"], scopes=frozenset(row["scopes"]))
+    # A key stops working when the deployment or the plan stops allowing API access.
+    await check_entitlement(request, principal.user_id, "api_access")
+    needed = scope_for(request.method)
+    if needed not in principal.scopes:
+        raise Forbidden(f"this API key lacks the {needed!r} scope", code="InsufficientScope")
+    return principal
+
+
+async def _from_access_token(request: Request, token: str) -> Principal:
+    try:
+        try:
+            claims = token_service(request).verify(token)
+        except UnknownKey:
+            # Perhaps another replica already signs with a key rotated in after this one started.
+            reload = getattr(request.app.state, "reload_signing_keys", None)
+            if reload is None or not await reload():
+                raise
+            claims = token_service(request).verify(token)
+    except InvalidToken as exc:
+        raise Unauthorized("invalid or expired token", headers=_UNAUTHORIZED_HEADERS) from exc
+    # A deleted account's tokens die with it, not 15 minutes later.
+    async with request.app.state.runtime.sessionmaker() as session:
+        exists = (await session.execute(select(users.c.id).where(users.c.id == claims.user_id))).first()
+    if exists is None:
+        raise Unauthorized("the account of this token no longer exists", headers=_UNAUTHORIZED_HEADERS)
+    return Principal(user_id=claims.user_id, token_id=claims.token_id, expires_at=claims.expires_at)
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller of this request (resolved once), after its API rate limit."""
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("missing bearer token", headers=_UNAUTHORIZED_HEADERS)
+    principal = await (
+        _from_api_key(request, token) if looks_like_api_key(token) else _from_access_token(request, token)
+    )
+    limiter: RateLimiter = request.app.state.rate_limiter
+    request.state.ratelimit = await limiter.enforce(("api", principal.rate_subject))
+    request.state.principal = principal
+    return principal
+
+
 async def current_user(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> AccessClaims:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    try:
-        return token_service(request).verify(credentials.credentials)
-    except InvalidToken as exc:
-        raise Unauthorized("invalid or expired token", headers={"WWW-Authenticate": "Bearer"}) from exc
+    # Declared for OpenAPI (the lock icon); the header is parsed by authenticate().
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    return await authenticate(request)
 
 
-CurrentUser = Annotated[AccessClaims, Depends(current_user)]
+CurrentUser = Annotated[Principal, Depends(current_user)]

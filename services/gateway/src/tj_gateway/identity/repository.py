@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tj_gateway.models import refresh_tokens, users
+from tj_gateway.models import password_resets, refresh_tokens, users
 
 
 async def create_user(
@@ -76,3 +76,55 @@ async def revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
         .where(refresh_tokens.c.family_id == family_id, refresh_tokens.c.revoked_at.is_(None))
         .values(revoked_at=func.now())
     )
+
+
+async def revoke_user_families(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Every session of the user ends (after a password change or reset)."""
+    await session.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.user_id == user_id, refresh_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+
+
+async def update_profile(session: AsyncSession, user_id: uuid.UUID, changes: dict[str, Any]) -> dict[str, Any] | None:
+    row = (
+        await session.execute(
+            update(users).where(users.c.id == user_id).values(**changes, updated_at=func.now()).returning(users)
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def insert_password_reset(
+    session: AsyncSession, *, user_id: uuid.UUID, token_hash: str, expires_at: datetime
+) -> None:
+    await session.execute(
+        password_resets.insert().values(id=uuid.uuid4(), user_id=user_id, token_hash=token_hash, expires_at=expires_at)
+    )
+
+
+async def spend_password_reset(session: AsyncSession, token_hash: str) -> uuid.UUID | None:
+    """The user of an unused, unexpired reset token, spending it (and the user's other open
+    tokens); None when the token is unknown, used or expired."""
+    row = (
+        await session.execute(
+            update(password_resets)
+            .where(
+                password_resets.c.token_hash == token_hash,
+                password_resets.c.used_at.is_(None),
+                password_resets.c.expires_at > func.now(),
+            )
+            .values(used_at=func.now())
+            .returning(password_resets.c.user_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    user_id: uuid.UUID = row.user_id
+    await session.execute(
+        update(password_resets)
+        .where(password_resets.c.user_id == user_id, password_resets.c.used_at.is_(None))
+        .values(used_at=func.now())
+    )
+    return user_id

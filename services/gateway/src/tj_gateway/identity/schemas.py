@@ -9,6 +9,14 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 
+def known_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
 class SignupIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -20,20 +28,19 @@ class SignupIn(BaseModel):
     email: EmailStr
     password: str = Field(min_length=10, max_length=256)
     name: str | None = Field(default=None, max_length=200)
-    timezone: str = "Asia/Kolkata"
+    timezone: str = Field(default="Asia/Kolkata", max_length=64, description="IANA time zone")
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return known_zone(value)
 
 
 class LoginIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"email": "trader@example.com", "password": "correct horse 42"}]},
+    )
 
     email: EmailStr
     password: str = Field(min_length=1, max_length=256)
@@ -65,3 +72,49 @@ class MeOut(BaseModel):
     user: UserOut
     plan: str
     entitlements: dict[str, int | bool | None]
+
+
+class ProfileIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "Asha", "timezone": "Asia/Kolkata"}]}
+    )
+
+    name: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64, description="IANA time zone")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
+
+
+class PasswordChangeIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"current_password": "correct horse 42", "new_password": "a new long phrase 7"}]
+        },
+    )
+
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=10, max_length=256)
+
+
+class PasswordResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"email": "trader@example.com"}]})
+
+    email: EmailStr
+
+
+class PasswordResetConfirmIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"token": "the token from the email", "new_password": "a new long phrase 7"}]},
+    )
+
+    token: str = Field(min_length=1, max_length=512)
+    new_password: str = Field(min_length=10, max_length=256)
+
+
+class Accepted(BaseModel):
+    detail: str

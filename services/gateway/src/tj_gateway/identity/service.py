@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tj_common.errors import Conflict, Unauthorized
+from tj_common.errors import BadRequest, Conflict, NotFound, Unauthorized
 from tj_gateway.identity import passwords, repository
 from tj_gateway.identity.refresh import StoredToken, Verdict, hash_refresh_token, judge, new_refresh_token
-from tj_gateway.identity.schemas import LoginIn, SignupIn, TokenPair, UserOut
+from tj_gateway.identity.schemas import LoginIn, PasswordChangeIn, ProfileIn, SignupIn, TokenPair, UserOut
 from tj_gateway.identity.tokens import TokenService
 
 
 def normalise_email(email: str) -> str:
-    local, _, domain = email.strip().partition("@")
-    return f"{local}@{domain.lower()}".lower()
+    """One spelling per mailbox: NFKC, trimmed, lower-cased (local part too: no mainstream
+    provider treats case as significant, and two accounts differing only by case confuse people)."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
 
 
 async def issue_pair(
@@ -90,3 +92,54 @@ async def logout(session: AsyncSession, refresh_token: str) -> None:
     row = await repository.refresh_token_for_update(session, hash_refresh_token(refresh_token))
     if row is not None:
         await repository.revoke_family(session, row["family_id"])
+
+
+async def change_password(
+    session: AsyncSession, tokens: TokenService, user_id: uuid.UUID, body: PasswordChangeIn
+) -> TokenPair:
+    """Needs the current password; ends every session and returns a fresh pair for this one."""
+    user = await repository.user_by_id(session, user_id)
+    if user is None:
+        raise NotFound("user not found")
+    if not await passwords.verify_password(user["password_hash"], body.current_password):
+        raise Unauthorized("the current password is wrong", code="InvalidCredentials")
+    if body.new_password == body.current_password:
+        raise BadRequest("the new password is the current one", code="PasswordUnchanged")
+    await repository.set_password_hash(session, user_id, await passwords.hash_password(body.new_password))
+    await repository.revoke_user_families(session, user_id)
+    return await issue_pair(session, tokens, user)
+
+
+async def start_password_reset(session: AsyncSession, email: str, lifetime: timedelta) -> tuple[str, str] | None:
+    """(address, token) to mail when the account exists; None otherwise (the caller answers the
+    same either way)."""
+    user = await repository.user_by_email(session, normalise_email(email))
+    if user is None:
+        return None
+    token = new_refresh_token()  # the same 256-bit opaque material, stored hashed
+    await repository.insert_password_reset(
+        session, user_id=user["id"], token_hash=hash_refresh_token(token), expires_at=datetime.now(UTC) + lifetime
+    )
+    return user["email"], token
+
+
+async def finish_password_reset(session: AsyncSession, token: str, new_password: str) -> None:
+    user_id = await repository.spend_password_reset(session, hash_refresh_token(token))
+    if user_id is None:
+        raise BadRequest("the reset token is unknown, used or expired", code="InvalidResetToken")
+    await repository.set_password_hash(session, user_id, await passwords.hash_password(new_password))
+    await repository.revoke_user_families(session, user_id)
+
+
+async def update_profile(session: AsyncSession, user_id: uuid.UUID, body: ProfileIn) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("timezone", "") is None:
+        raise BadRequest("timezone cannot be null", code="InvalidTimezone")
+    user = (
+        await repository.update_profile(session, user_id, changes)
+        if changes
+        else await repository.user_by_id(session, user_id)
+    )
+    if user is None:
+        raise NotFound("user not found")
+    return user

@@ -27,8 +27,16 @@ class InvalidToken(Exception):
     pass
 
 
+class UnknownKey(InvalidToken):
+    """Signed with a key id this process does not know (yet: another replica may have rotated)."""
+
+
 class TokenService:
     def __init__(self, settings: Settings) -> None:
+        self.load(settings)
+
+    def load(self, settings: Settings) -> None:
+        """(Re)reads the signing keys, e.g. after a rotation in the secrets source."""
         self.current_kid = settings.jwt_key_id
         self.keys = {settings.jwt_key_id: settings.jwt_secret.get_secret_value()}
         # JWT_PREVIOUS_SECRETS: "kid=secret,kid=secret" kept for verification only.
@@ -57,7 +65,7 @@ class TokenService:
             header = jwt.get_unverified_header(token)
             key = self.keys.get(header.get("kid", ""))
             if key is None:
-                raise InvalidToken("unknown signing key")
+                raise UnknownKey("unknown signing key")
             claims = jwt.decode(
                 token,
                 key,
@@ -71,5 +79,7 @@ class TokenService:
                 token_id=claims["jti"],
                 expires_at=datetime.fromtimestamp(claims["exp"], UTC),
             )
+        except UnknownKey:
+            raise
         except (jwt.PyJWTError, ValueError, KeyError) as exc:
             raise InvalidToken(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""API keys: ``Authorization: Bearer tj_...`` wherever an access token is accepted (DESIGN §6)."""
