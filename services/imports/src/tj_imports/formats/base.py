@@ -235,6 +235,28 @@ class Source:
             return rows
         return [next(csv.reader([line]), []) for line in self.sample]
 
+    def delimiter(self) -> str:
+        """The text file's separator as far as the first lines tell: ``;`` or tab when they
+        outnumber commas (European-locale and tab-separated exports), else ``,``."""
+        text = "\n".join(self.sample[:10])
+        counts = {",": text.count(","), ";": text.count(";"), "\t": text.count("\t")}
+        return max(counts, key=lambda d: (counts[d], d == ","))
+
+    def header_cells(self) -> list[str]:
+        """The header row as written: the first row with at least two non-empty cells (split on
+        the file's own separator), trailing empty cells dropped. For messages and mappings."""
+        if self.kind == "text":
+            rows = [next(csv.reader([line], delimiter=self.delimiter()), []) for line in self.sample]
+        else:
+            rows = self.first_rows()
+        for row in rows:
+            cells = [cell_text(c) for c in row]
+            if sum(1 for c in cells if c) >= 2:
+                while cells and not cells[-1]:
+                    cells.pop()
+                return cells
+        return []
+
 
 def cell_text(value: Any) -> str:
     return "" if value is None else str(value).strip()

@@ -53,9 +53,7 @@ def detect(source: Source) -> FormatParser:
         if score > 0 and (best is None or score > best[0]):
             best = (score, name)
     if best is None:
-        rows = source.first_rows()
-        headers = next((r for r in rows if sum(1 for c in r if c.strip()) >= 2), rows[0] if rows else [])
-        raise UnknownFormat([c for c in headers if c][:30])
+        raise UnknownFormat([c for c in source.header_cells() if c][:30])
     return all_parsers()[best[1]]
 
 

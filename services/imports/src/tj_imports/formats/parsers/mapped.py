@@ -11,7 +11,6 @@ it, ISO dates and then day-first dates are tried (``03/04/2026`` is the 3rd of A
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -22,7 +21,6 @@ from tj_imports.formats.base import (
     ParseOptions,
     ParseResult,
     Source,
-    cell_text,
     iter_csv,
     iter_sheet_rows,
     norm,
@@ -43,17 +41,7 @@ class InvalidMapping(ImportFileError):
 
 def headers_of(source: Source) -> list[str]:
     """The file's header row as written: the first row with at least two non-empty cells."""
-    if source.kind == "text":
-        rows = list(csv.reader(source.sample, delimiter=delimiter_of(source)))
-    else:
-        rows = source.first_rows()
-    for row in rows:
-        cells = [cell_text(c) for c in row]
-        if sum(1 for c in cells if c) >= 2:
-            while cells and not cells[-1]:
-                cells.pop()
-            return cells
-    return []
+    return source.header_cells()
 
 
 def header_signature(source: Source) -> str:
