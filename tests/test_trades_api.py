@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import httpx
 
@@ -94,3 +95,47 @@ async def test_round_trips_and_summary_through_the_api(
     assert (await client.get("/api/v1/trades", headers=theirs)).json()["items"] == []
     assert (await client.get(f"/api/v1/trades/{short['id']}", headers=theirs)).status_code == 404
     assert (await client.get("/api/v1/analytics/summary", headers=theirs)).json()["trade_count"] == 0
+
+
+async def test_delete_trade_and_execution(client: httpx.AsyncClient, services: dict[str, ServiceProcess]) -> None:
+    headers = auth((await signup(client))["access_token"])
+    other = auth((await signup(client))["access_token"])
+    day = "2026-06-05T{}+05:30"
+    executions = [
+        fill("INFY", "buy", "5", "1500", day.format("09:30:00"), fees="0"),
+        fill("INFY", "sell", "5", "1510", day.format("10:30:00"), fees="0"),
+        fill("TCS", "sell", "4", "4000", day.format("09:20:00"), fees="0"),
+        fill("TCS", "buy", "6", "3990", day.format("09:40:00"), fees="0"),  # a flip: closes the short, opens a long
+    ]
+    response = await client.post("/api/v1/executions", json={"executions": executions}, headers=headers)
+    assert response.status_code == 201, response.text
+    recorded = {(e["symbol"], e["side"]): e["id"] for e in response.json()["executions"]}
+
+    async def trades() -> dict[tuple[str, str, str], dict[str, Any]]:
+        listed = (await client.get("/api/v1/trades", headers=headers)).json()["items"]
+        return {(t["symbol"], t["status"], t["side"]): t for t in listed}
+
+    before = await trades()
+    infy = before[("INFY", "closed", "long")]
+    assert (await client.delete(f"/api/v1/trades/{infy['id']}", headers=other)).status_code == 404
+    deleted = await client.delete(f"/api/v1/trades/{infy['id']}", headers=headers)
+    assert deleted.status_code == 204, deleted.text
+    after = await trades()
+    assert ("INFY", "closed", "long") not in after
+    listed = (await client.get("/api/v1/executions", params={"symbol": "INFY"}, headers=headers)).json()["items"]
+    assert listed == []
+    assert (await client.get(f"/api/v1/trades/{infy['id']}", headers=headers)).status_code == 404
+
+    # The short's closing fill also opens the long: deleting the short alone is refused.
+    short = after[("TCS", "closed", "short")]
+    refused = await client.delete(f"/api/v1/trades/{short['id']}", headers=headers)
+    assert refused.status_code == 409 and refused.json()["error"] == "Conflict"
+
+    # Deleting the flip fill leaves the short open: the round trips are recomputed.
+    flip = recorded[("TCS", "buy")]
+    assert (await client.delete(f"/api/v1/executions/{flip}", headers=other)).status_code == 404
+    assert (await client.delete(f"/api/v1/executions/{flip}", headers=headers)).status_code == 204
+    assert set(await trades()) == {("TCS", "open", "short")}
+    assert (await client.delete(f"/api/v1/executions/{flip}", headers=headers)).status_code == 404
+    summary = (await client.get("/api/v1/analytics/summary", headers=headers)).json()
+    assert summary["trade_count"] == 0

@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from tj_common.runtime import Runtime, serve
 from tj_common.topics import TRADES_COMMANDS
 from tj_trades.analytics import router as analytics_router
+from tj_trades.edit_handlers import make_edit_handlers
 from tj_trades.handlers import make_handlers
 from tj_trades.import_handlers import make_import_handlers
 from tj_trades.models import metadata
@@ -20,7 +21,12 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     settings = settings or Settings()
     runtime = Runtime(settings, metadata=metadata, tracer_provider=tracer_provider)
     runtime.consumer = runtime.make_consumer(
-        {**make_handlers(runtime.outbox), **make_import_handlers(runtime.outbox)}, [TRADES_COMMANDS.name]
+        {
+            **make_handlers(runtime.outbox),
+            **make_import_handlers(runtime.outbox),
+            **make_edit_handlers(runtime.outbox),
+        },
+        [TRADES_COMMANDS.name],
     )
     return runtime.create_app(
         title="Trading Journal trades service", routers=[router, analytics_router], docs_url=None, redoc_url=None

@@ -6,6 +6,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -163,4 +164,34 @@ trade_tags = Table(
     PrimaryKeyConstraint("trade_id", "kind", "name", name="pk_trade_tags"),
     CheckConstraint("kind IN ('setup', 'mistake', 'custom')", name="tag_kind"),
     Index("ix_trade_tags_user_name", "user_id", "name"),
+)
+
+# The trader's journal: one markdown entry per user and day.
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("char_length(body) <= 50000", name="body_size"),
+    PrimaryKeyConstraint("user_id", "day", name="pk_journal_entries"),
+)
+
+# Screenshots of a trade: the object lives in S3 under ``object_key``; ``uploaded`` once the
+# gateway has checked the stored object's type and size.
+trade_attachments = Table(
+    "trade_attachments",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("trade_id", UUID(as_uuid=True), nullable=False),
+    Column("filename", String(200), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("object_key", String(300), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('pending', 'uploaded')", name="attachment_status"),
+    Index("ix_trade_attachments_user_id", "user_id", "trade_id"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tj_common.contracts import trades as contract
 from tj_common.errors import BadRequest, NotFound
 from tj_common.runtime import Runtime
-from tj_trades import repository, tradebook
+from tj_trades import edit_handlers, repository, tradebook
 from tj_trades.domain.roundtrips import RoundTrip
 from tj_trades.models import metadata
 
@@ -176,8 +176,29 @@ async def get_trade(request: Request, trade_id: uuid.UUID, user_id: uuid.UUID) -
     trades, sources, annotations, _ = await round_trips_of(request, user_id, None, None)
     for trade in trades:
         if trade.id == trade_id:
-            return tradebook.trade_json(trade, sources[trade.id], annotations.get(trade.id), legs=True)
+            body = tradebook.trade_json(trade, sources[trade.id], annotations.get(trade.id), legs=True)
+            async with _runtime(request).sessionmaker() as session:
+                body["attachments"] = await edit_handlers.attachments_of(session, user_id, trade_id)
+            return body
     raise NotFound("trade not found")
+
+
+@router.get("/attachments/{attachment_id}")
+async def get_attachment(request: Request, attachment_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
+    async with _runtime(request).sessionmaker() as session:
+        found = await edit_handlers.attachment(session, user_id, attachment_id)
+    if found is None:
+        raise NotFound("attachment not found")
+    return contract.AttachmentOut.model_validate(found).model_dump(mode="json")
+
+
+@router.get("/journal/{day}")
+async def get_journal_entry(request: Request, day: date, user_id: uuid.UUID) -> dict[str, Any]:
+    async with _runtime(request).sessionmaker() as session:
+        entry = await edit_handlers.journal_entry(session, user_id, day)
+    if entry is None:
+        raise NotFound(f"no journal entry for {day.isoformat()}")
+    return entry.model_dump(mode="json")
 
 
 def utc(value: datetime | None) -> datetime | None:

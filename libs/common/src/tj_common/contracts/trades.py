@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -370,3 +370,130 @@ class ImportReverted(BaseModel):
     command_id: uuid.UUID
     import_id: uuid.UUID
     removed: int  # executions removed; the affected round trips are recomputed
+
+
+# Deleting trades and executions: the round trips are recomputed from what remains.
+DELETE_TRADE = "trades.DeleteTrade"
+TRADE_DELETED = "trades.TradeDeleted"
+DELETE_EXECUTION = "trades.DeleteExecution"
+EXECUTION_DELETED = "trades.ExecutionDeleted"
+
+
+class DeleteTrade(BaseModel):
+    """Delete a round trip's executions (refused with 409 when one is shared with another trade,
+    i.e. a flip through zero: delete executions one by one then)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trade_id: uuid.UUID
+
+
+class TradeDeleted(BaseModel):
+    command_id: uuid.UUID
+    trade_id: uuid.UUID
+    execution_ids: list[uuid.UUID]
+    # The trade's attachments went with it: the gateway removes these S3 objects.
+    object_keys: list[str] = Field(default_factory=list)
+
+
+class DeleteExecution(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    execution_id: uuid.UUID
+
+
+class ExecutionDeleted(BaseModel):
+    command_id: uuid.UUID
+    execution_id: uuid.UUID
+    account_id: uuid.UUID
+
+
+# The trader's journal: one markdown entry per user and day.
+PUT_JOURNAL_ENTRY = "trades.PutJournalEntry"
+JOURNAL_ENTRY_SAVED = "trades.JournalEntrySaved"
+JOURNAL_MAX_CHARS = 50_000
+
+
+class JournalEntryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    body: Annotated[str, Field(max_length=JOURNAL_MAX_CHARS, description="markdown")]
+
+
+class PutJournalEntry(JournalEntryIn):
+    day: date
+
+
+class JournalEntryOut(BaseModel):
+    day: date
+    body: str
+    updated_at: datetime
+
+
+class JournalEntrySaved(BaseModel):
+    command_id: uuid.UUID
+    entry: JournalEntryOut
+
+
+# Attachments: screenshots stored in S3. The gateway hands out a presigned PUT for the declared
+# type and size, checks the stored object on confirm (type, size) and deletes it on delete.
+ADD_ATTACHMENT = "trades.AddAttachment"
+ATTACHMENT_ADDED = "trades.AttachmentAdded"
+CONFIRM_ATTACHMENT = "trades.ConfirmAttachment"
+ATTACHMENT_CONFIRMED = "trades.AttachmentConfirmed"
+DELETE_ATTACHMENT = "trades.DeleteAttachment"
+ATTACHMENT_DELETED = "trades.AttachmentDeleted"
+ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
+ATTACHMENTS_PER_TRADE = 20
+ImageType = Literal["image/png", "image/jpeg", "image/gif", "image/webp"]
+
+
+class AttachmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    filename: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^/\\\x00-\x1f]+$")]
+    content_type: ImageType
+    size: Annotated[int, Field(gt=0, le=ATTACHMENT_MAX_BYTES, description="bytes")]
+
+
+class AddAttachment(AttachmentIn):
+    trade_id: uuid.UUID
+
+
+class AttachmentOut(BaseModel):
+    id: uuid.UUID
+    trade_id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+    object_key: str
+    status: Literal["pending", "uploaded"]
+    created_at: datetime
+
+
+class AttachmentAdded(BaseModel):
+    command_id: uuid.UUID
+    attachment: AttachmentOut
+
+
+class ConfirmAttachment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    attachment_id: uuid.UUID
+    size: int = Field(gt=0, le=ATTACHMENT_MAX_BYTES)
+
+
+class AttachmentConfirmed(BaseModel):
+    command_id: uuid.UUID
+    attachment: AttachmentOut
+
+
+class DeleteAttachment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    attachment_id: uuid.UUID
+
+
+class AttachmentDeleted(BaseModel):
+    command_id: uuid.UUID
+    attachment: AttachmentOut

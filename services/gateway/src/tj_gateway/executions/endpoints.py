@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from tj_common.contracts import trades as contract
 from tj_common.envelope import Envelope
@@ -120,3 +120,26 @@ async def list_executions(
 @router.get("/commands/{command_id}", summary="What became of a command accepted with 202")
 async def command_status(request: Request, user: CurrentUser, command_id: uuid.UUID) -> dict[str, Any]:
     return await _trades(request).get(f"/internal/commands/{command_id}", {"user_id": str(user.user_id)})
+
+
+@router.delete(
+    "/executions/{execution_id}",
+    status_code=204,
+    summary="Delete an execution (the round trips are recomputed)",
+    responses={
+        204: {"description": "Deleted"},
+        404: {"description": "No such execution of yours"},
+        **COMMAND_RESPONSES,
+    },
+)
+async def delete_execution(
+    execution_id: uuid.UUID, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> Response:
+    payload = {"execution_id": str(execution_id)}
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.DELETE_EXECUTION, payload, idempotency_key
+    )
+    if event is None:
+        return accepted(command_id)
+    command_outcome(command_id, event)
+    return Response(status_code=204)

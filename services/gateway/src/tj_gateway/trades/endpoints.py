@@ -10,13 +10,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from tj_common.contracts import trades as contract
+from tj_common.errors import NotFound
 from tj_gateway.commands import COMMAND_RESPONSES, send_trades_command
 from tj_gateway.executions.endpoints import IdempotencyKey, accepted, command_outcome
 from tj_gateway.identity.dependencies import CurrentUser
+from tj_gateway.journal.endpoints import router as journal_router
 from tj_gateway.queries import QueryClient
+from tj_gateway.trades import attachments
 
 router = APIRouter(prefix="/api/v1", tags=["trades"])
 
@@ -77,7 +80,11 @@ def _iso(value: datetime | None) -> str | None:
 
 
 async def _trade(request: Request, user: CurrentUser, trade_id: uuid.UUID | str) -> dict[str, Any]:
-    return await _trades(request).get(f"/internal/trades/{trade_id}", {"user_id": str(user.user_id)})
+    trade = await _trades(request).get(f"/internal/trades/{trade_id}", {"user_id": str(user.user_id)})
+    trade["attachments"] = [
+        attachments.public(request, contract.AttachmentOut.model_validate(a)) for a in trade.get("attachments", [])
+    ]
+    return trade
 
 
 @router.get("/trades", summary="Round-trip trades with net P&L, charges, R and holding time")
@@ -135,7 +142,7 @@ async def record_manual_trade(
     )
 
 
-@router.get("/trades/{trade_id}", summary="One trade with its executions and annotation")
+@router.get("/trades/{trade_id}", summary="One trade with its executions, annotation and attachments")
 async def get_trade(request: Request, user: CurrentUser, trade_id: uuid.UUID) -> dict[str, Any]:
     return await _trade(request, user, trade_id)
 
@@ -160,3 +167,124 @@ async def annotate_trade(
         return accepted(command_id)
     command_outcome(command_id, event)
     return JSONResponse(await _trade(request, user, trade_id), status_code=200)
+
+
+@router.delete(
+    "/trades/{trade_id}",
+    status_code=204,
+    summary="Delete a trade: its executions, annotation and attachments (the round trips are recomputed)",
+    responses={
+        204: {"description": "Deleted"},
+        409: {"description": "An execution is shared (a flip)"},
+        **WRITE_RESPONSES,
+    },
+)
+async def delete_trade(
+    trade_id: uuid.UUID, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
+) -> Response:
+    payload = {"trade_id": str(trade_id)}
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.DELETE_TRADE, payload, idempotency_key
+    )
+    if event is None:
+        return accepted(command_id)
+    command_outcome(command_id, event)
+    deleted = contract.TradeDeleted.model_validate(event.payload)
+    await attachments.delete_objects(request, deleted.object_keys)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/trades/{trade_id}/attachments",
+    status_code=201,
+    summary="Attach a screenshot: returns a presigned S3 PUT for the declared image type and size",
+    responses={201: {"description": "The attachment (pending) and where to PUT the file"}, **WRITE_RESPONSES},
+)
+async def add_attachment(
+    trade_id: uuid.UUID,
+    body: contract.AttachmentIn,
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    payload = {"trade_id": str(trade_id), **body.model_dump(mode="json")}
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.ADD_ATTACHMENT, payload, idempotency_key
+    )
+    if event is None:
+        return accepted(command_id)
+    command_outcome(command_id, event)
+    added = contract.AttachmentAdded.model_validate(event.payload).attachment
+    return JSONResponse(
+        {"attachment": attachments.public(request, added), "upload": attachments.upload(request, added)},
+        status_code=201,
+        headers={"Location": f"/api/v1/trades/{trade_id}"},
+    )
+
+
+@router.post(
+    "/trades/{trade_id}/attachments/{attachment_id}/confirm",
+    summary="After the PUT: checks the stored object (an image, within the size limit) and lists it on the trade",
+    responses={
+        200: {"description": "The attachment, uploaded"},
+        409: {"description": "Nothing uploaded yet"},
+        413: {"description": "Larger than declared or than the limit (the object is removed)"},
+        422: {"description": "Not an image of the declared type (the object is removed)"},
+        **WRITE_RESPONSES,
+    },
+)
+async def confirm_attachment(
+    trade_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    found = contract.AttachmentOut.model_validate(
+        await _trades(request).get(f"/internal/attachments/{attachment_id}", {"user_id": str(user.user_id)})
+    )
+    if found.trade_id != trade_id:
+        raise NotFound("attachment not found")
+    size = await attachments.check_object(request, found)
+    payload = {"attachment_id": str(attachment_id), "size": size}
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.CONFIRM_ATTACHMENT, payload, idempotency_key
+    )
+    if event is None:
+        return accepted(command_id)
+    command_outcome(command_id, event)
+    confirmed = contract.AttachmentConfirmed.model_validate(event.payload).attachment
+    return JSONResponse(attachments.public(request, confirmed), status_code=200)
+
+
+@router.delete(
+    "/trades/{trade_id}/attachments/{attachment_id}",
+    status_code=204,
+    summary="Remove an attachment and its stored object",
+    responses={204: {"description": "Deleted"}, **WRITE_RESPONSES},
+)
+async def delete_attachment(
+    trade_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    request: Request,
+    user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    found = contract.AttachmentOut.model_validate(
+        await _trades(request).get(f"/internal/attachments/{attachment_id}", {"user_id": str(user.user_id)})
+    )
+    if found.trade_id != trade_id:
+        raise NotFound("attachment not found")
+    payload = {"attachment_id": str(attachment_id)}
+    command_id, event = await send_trades_command(
+        request, user.user_id, contract.DELETE_ATTACHMENT, payload, idempotency_key
+    )
+    if event is None:
+        return accepted(command_id)
+    command_outcome(command_id, event)
+    deleted = contract.AttachmentDeleted.model_validate(event.payload).attachment
+    await attachments.delete_objects(request, [deleted.object_key])
+    return Response(status_code=204)
+
+
+router.include_router(journal_router)
