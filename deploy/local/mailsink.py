@@ -32,7 +32,7 @@ class MaildirHandler:
         self.box = mailbox.Maildir(maildir, create=True)
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd calls handle_<COMMAND>
         content = envelope.original_content or envelope.content
         with self.lock:
             self.box.add(mailbox.MaildirMessage(content))

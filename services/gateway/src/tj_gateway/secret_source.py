@@ -122,7 +122,8 @@ def parse_previous(spec: str) -> list[tuple[str, str]]:
 
 
 def new_key_id(now: datetime | None = None) -> str:
-    return "k" + (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
+    """Sortable by time, unique even for two rotations in one second."""
+    return "k" + (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S") + "-" + secrets.token_hex(2)
 
 
 def rotated(current: dict[str, str], now: datetime | None = None, keep: int = KEEP_PREVIOUS) -> dict[str, str]:
@@ -130,8 +131,6 @@ def rotated(current: dict[str, str], now: datetime | None = None, keep: int = KE
     old_kid = current.get("JWT_KEY_ID") or "k1"
     old_secret = current.get("JWT_SECRET", "")
     kid = new_key_id(now)
-    if kid == old_kid:
-        kid += "b"
     previous = [(k, s) for k, s in parse_previous(current.get("JWT_PREVIOUS_SECRETS", "")) if k not in (old_kid, kid)]
     if old_secret:
         previous.insert(0, (old_kid, old_secret))
