@@ -8,9 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from tj_imports.formats.base import IST, MissingColumns, NoRows, ParsedRow, ParseOptions, RowError, Source
+from tj_imports.formats.base import (
+    IST,
+    MissingColumns,
+    NoRows,
+    ParsedRow,
+    ParseOptions,
+    RowError,
+    Source,
+    iter_csv,
+)
+from tj_imports.formats.parsers import zerodha
 from tj_imports.formats.parsers.icici import icici_codes
-from tj_imports.formats.parsers.india_common import derivative
+from tj_imports.formats.parsers.india_common import derivative, locate_header, text_rows
 from tj_imports.formats.registry import all_parsers, detect, parse_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "india"
@@ -532,3 +542,19 @@ def test_icici_code_map_is_well_formed() -> None:
     codes = icici_codes()
     assert codes["JSWSTE"] == "JSWSTEEL" and codes["RELIND"] == "RELIANCE"
     assert all(code.isalnum() and code.isupper() and symbol for code, symbol in codes.items())
+
+
+def test_zerodha_csv_fast_path_agrees_with_the_checked_path() -> None:
+    """The CSV hot path and the fully checked row function give the same executions."""
+    source = Source.open(FIXTURES / "zerodha_fo.csv")
+    found = locate_header(text_rows(source), zerodha.ALIASES, zerodha.REQUIRED, zerodha.SIGNATURE)
+    assert found is not None
+    make = zerodha._ZerodhaRows(found[1], IST)
+    records = [(line, cells) for line, cells in iter_csv(source) if line > found[0]]
+    assert len(records) == 5
+    for line, cells in records:
+        assert make.text_row(line, cells) == make.row(line, cells)
+    # grouped digits are not on the hot path but still parse
+    grouped = list(records[0][1])
+    grouped[8] = "1,075.000000"
+    assert make.text_row(2, grouped).quantity == Decimal(1075)

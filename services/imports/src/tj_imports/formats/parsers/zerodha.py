@@ -63,6 +63,7 @@ REQUIRED = ("symbol", "trade_date", "exchange", "trade_type", "quantity", "price
 SIGNATURE = 6  # columns of the layout a header must name to count as a (damaged) Zerodha header
 
 _DERIVATIVE_SEGMENTS = {"FO", "NFO", "BFO", "F&O", "CDS", "BCD", "COM", "MCX"}
+_SIDES: dict[str, Side] = {"buy": "buy", "sell": "sell", "BUY": "buy", "SELL": "sell", "Buy": "buy", "Sell": "sell"}
 _IST_OFFSET = timedelta(hours=5, minutes=30)  # India has no daylight saving: a fixed offset is exact
 
 
@@ -100,6 +101,49 @@ class _ZerodhaRows:
         self.fixed_ist = zone == IST
         self.classified: dict[tuple[str, str, str], tuple[str, Segment]] = {}
 
+    def text_row(self, line: int, cells: list[str]) -> ParsedRow:
+        """The CSV hot path: every cell is a str and the common row needs no fallback.
+
+        Anything unusual (grouped numbers, a missing time, an unknown side, a short row) goes to
+        :meth:`row`, which checks every value and says what is wrong."""
+        try:
+            symbol = cells[self.i_symbol].strip().upper()
+            side = _SIDES[cells[self.i_side].strip()]
+            quantity = Decimal(cells[self.i_qty])
+            price = Decimal(cells[self.i_price])
+            local = datetime.fromisoformat(cells[self.i_time])  # type: ignore[index]
+            trade_id = cells[self.i_trade].strip()
+            classified = self.classified[(cells[self.i_exchange], cells[self.i_segment], symbol[-3:])]  # type: ignore[index]
+            usable = (
+                symbol
+                and trade_id
+                and quantity > 0
+                and price >= 0
+                and quantity.is_finite()
+                and price.is_finite()
+                and local.tzinfo is None
+                and 1990 <= local.year <= 2100
+                and self.fixed_ist
+            )
+        except (IndexError, KeyError, TypeError, ValueError, ArithmeticError):
+            usable = False
+        if not usable:
+            return self.row(line, cells)
+        order_id = cells[self.i_order].strip() if self.i_order is not None else ""
+        return ParsedRow(
+            line=line,
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            price=price,
+            executed_at=(local - _IST_OFFSET).replace(tzinfo=UTC),
+            source_timezone=self.zone,
+            exchange=classified[0],
+            segment=classified[1],
+            broker_trade_id=trade_id,
+            broker_order_id=order_id or None,
+        )
+
     def row(self, line: int, cells: Sequence[Any]) -> ParsedRow:
         if len(cells) < self.width:
             cells = list(cells) + [""] * (self.width - len(cells))
@@ -123,7 +167,13 @@ class _ZerodhaRows:
         exchange_raw = cell_text(cells[self.i_exchange])
         segment_raw = cell_text(cells[self.i_segment]) if self.i_segment is not None else ""
         suffix = symbol[-3:]
-        key = (exchange_raw, segment_raw, suffix)
+        key = (
+            cells[self.i_exchange] if isinstance(cells[self.i_exchange], str) else exchange_raw,
+            (cells[self.i_segment] if isinstance(cells[self.i_segment], str) else segment_raw)
+            if self.i_segment is not None
+            else "",
+            suffix,
+        )
         classified = self.classified.get(key)
         if classified is None:
             classified = self.classified[key] = _classify(exchange_raw, segment_raw, symbol)
@@ -216,7 +266,7 @@ class ZerodhaTradebookCsv(FormatParser):
         from tj_imports.formats.base import iter_csv
 
         make = _ZerodhaRows(columns, zone)
-        row = make.row
+        row = make.text_row
         for line, cells in iter_csv(source):
             if line <= header_line or not cells:
                 continue
