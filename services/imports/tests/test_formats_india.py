@@ -558,3 +558,9 @@ def test_zerodha_csv_fast_path_agrees_with_the_checked_path() -> None:
     grouped = list(records[0][1])
     grouped[8] = "1,075.000000"
     assert make.text_row(2, grouped).quantity == Decimal(1075)
+
+
+def test_kotak_utf16_with_bom_same_rows() -> None:
+    assert Source.open(FIXTURES / "kotak_trades_utf16.csv").encoding == "utf-16"
+    assert_detected("kotak_trades_utf16.csv", "kotak_trades_csv")
+    assert good("kotak_trades_utf16.csv") == good("kotak_trades.csv")
