@@ -246,12 +246,15 @@ def test_tradovate_leading_spaces_and_contract() -> None:
     assert {r.segment for r in rows if isinstance(r, ParsedRow)} == {"futures"}
 
 
+EXEC = "1b2c3d4e5f60718293a4b5c6d7e8f9"  # the middle of the fixture's execution ids
+
+
 def test_ninjatrader_us_locale() -> None:
     rows = parse("ninjatrader_us.csv")
     assert [brief(r) for r in rows] == [
-        (2, "ES 12-25", "buy", D(1), D("6010.25"), utc(2025, 11, 20, 14, 31, 2), D("2.09"), "a1b2c3d4e5f60718293a4b5c6d7e8f90"),
-        (3, "ES 12-25", "sell", D(1), D("6015.50"), utc(2025, 11, 20, 19, 45, 10), D("2.09"), "b1b2c3d4e5f60718293a4b5c6d7e8f91"),
-        (4, "NQ 12-25", "sell", D(2), D(21000), utc(2025, 11, 21, 15, 0), D("4.18"), "c1b2c3d4e5f60718293a4b5c6d7e8f92"),
+        (2, "ES 12-25", "buy", D(1), D("6010.25"), utc(2025, 11, 20, 14, 31, 2), D("2.09"), f"a{EXEC}0"),
+        (3, "ES 12-25", "sell", D(1), D("6015.50"), utc(2025, 11, 20, 19, 45, 10), D("2.09"), f"b{EXEC}1"),
+        (4, "NQ 12-25", "sell", D(2), D(21000), utc(2025, 11, 21, 15, 0), D("4.18"), f"c{EXEC}2"),
         ("error", 5, "Action"),
     ]  # fmt: skip
 
