@@ -564,3 +564,10 @@ def test_kotak_utf16_with_bom_same_rows() -> None:
     assert Source.open(FIXTURES / "kotak_trades_utf16.csv").encoding == "utf-16"
     assert_detected("kotak_trades_utf16.csv", "kotak_trades_csv")
     assert good("kotak_trades_utf16.csv") == good("kotak_trades.csv")
+
+
+def test_upstox_found_on_a_renamed_sheet() -> None:
+    """Without a TRADE sheet the header signature alone still recognises the file."""
+    assert_detected("upstox_renamed_sheet.xlsx", "upstox_trade_xlsx")
+    (row,) = good("upstox_renamed_sheet.xlsx")
+    assert (row.line, row.symbol, row.broker_trade_id) == (12, "EXAMPLE TEXTILES LTD", "T1001")

@@ -433,8 +433,14 @@ class TableParser(FormatParser):
 
     def sample(self, source: Source) -> list[tuple[int, list[Any]]]:
         if self.family == "xlsx":
-            return sheet_rows(source, self.sheet) if source.kind == "xlsx" else []
+            return sheet_rows(source, self._sheet_in(source)) if source.kind == "xlsx" else []
         return text_rows(source)
+
+    def _sheet_in(self, source: Source) -> str | None:
+        """The format's sheet when the workbook has it; None (every sheet) when it was renamed."""
+        if self.sheet is not None and any(norm(name) == norm(self.sheet) for name in source.sheets):
+            return self.sheet
+        return None
 
     def sniff(self, source: Source) -> int:
         rows = self.sample(source)
@@ -449,8 +455,9 @@ class TableParser(FormatParser):
         if self.family == "xlsx":
             if source.kind != "xlsx":
                 raise MissingColumns(self.label, list(self.required))
+            sheet = self._sheet_in(source)
             for name, sample in source.sheets.items():
-                if self.sheet is not None and norm(name) != norm(self.sheet):
+                if sheet is not None and norm(name) != norm(sheet):
                     continue
                 found = locate_header(list(enumerate(sample, 1)), self.aliases, self.required, self.signature)
                 if found is None:
