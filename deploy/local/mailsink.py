@@ -28,7 +28,8 @@ DEFAULT_PORT = 8025
 
 class MaildirHandler:
     def __init__(self, maildir: Path) -> None:
-        maildir.mkdir(parents=True, exist_ok=True)
+        for sub in ("cur", "new", "tmp"):  # Maildir() creates them only for a missing directory
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
         self.box = mailbox.Maildir(maildir, create=True)
         self.lock = threading.Lock()
 
@@ -48,7 +49,7 @@ def start(maildir: Path = DEFAULT_MAILDIR, host: str = "127.0.0.1", port: int = 
 
 def messages(maildir: Path = DEFAULT_MAILDIR, to: str | None = None) -> list[EmailMessage]:
     """Every stored message (oldest first), or those addressed to ``to``."""
-    if not maildir.exists():
+    if not (maildir / "new").exists():
         return []
     box = mailbox.Maildir(maildir, create=False)
     found = []
