@@ -278,7 +278,7 @@ def test_dhan_day_level_buy_and_sell_per_row() -> None:
     assert "day-level" in all_parsers()[parser].label
     got = [r for r in parsed if isinstance(r, ParsedRow)]
     assert len(got) == len(parsed) == 6
-    assert all(r.day_level and r.broker_trade_id is None for r in got)
+    assert all(r.day_level and r.broker_trade_id is None and r.broker_order_id is None for r in got)
     assert [(r.line, r.symbol, r.exchange, r.segment, r.side, r.quantity, r.price, r.executed_at) for r in got] == [
         (2, "NIFTY2640723000CE", "NFO", "options", "buy", 75, 100, utc(2026, 4, 5, 18, 30)),
         (2, "NIFTY2640723000CE", "NFO", "options", "sell", 75, 120, utc(2026, 4, 5, 18, 30)),

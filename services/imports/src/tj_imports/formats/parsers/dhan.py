@@ -4,6 +4,7 @@ The report has no execution times and no fills: each row gives the day's bought 
 value for one contract. A row becomes at most one buy and one sell at the average price
 (value ÷ quantity), stamped with the trade date and flagged ``day_level``, so the journal shows the
 day, never an invented time. The row's charges are split between the two in proportion to value.
+``Bill No.`` is a settlement bill, neither a trade nor an order id, so both ids stay None.
 Equity rows name the company (``RELIANCE INDUSTRIES LTD``), not the trading symbol, and are kept as
 written; contracts (``OPT NIFTY 07 Apr 2026 23000 CE``, ``FUT WIPRO 28 Apr 2026``) become exchange
 trading symbols.
@@ -22,9 +23,9 @@ from tj_imports.formats.parsers.india_common import (
     charges_of,
     clean_symbol,
     date_cell,
+    derivative,
     derivative_exchange,
     derivative_segment,
-    descriptive_contract,
     optional_number,
     utc_of,
 )
@@ -39,6 +40,10 @@ CHARGES = {
     "other": "other_charges",
 }
 _CENT = Decimal("0.01")
+_LEGS: tuple[tuple[Side, str, str, str, str], ...] = (
+    ("buy", "buy_qty", "buy_value", "Buy Qty.", "Buy Value"),
+    ("sell", "sell_qty", "sell_value", "Sell Qty.", "Sell Value"),
+)
 
 
 class DhanTradeReportCsv(TableParser):
@@ -86,7 +91,7 @@ class DhanTradeReportCsv(TableParser):
         scrip = clean_symbol(columns.text(cells, "scrip"), "Scrip Name")
         exchange = columns.text(cells, "exchange").upper() or "NSE"
         segment: Segment = "equity"
-        contract = descriptive_contract(scrip, exchange)
+        contract = derivative(scrip, exchange)
         if contract is not None:
             exchange = "MCX" if exchange == "MCX" else derivative_exchange(exchange)
             segment = derivative_segment(exchange, contract.is_option)
@@ -96,10 +101,7 @@ class DhanTradeReportCsv(TableParser):
         else:
             symbol = scrip
         legs: list[tuple[Side, Decimal, Decimal]] = []
-        for side, qty_field, value_field, qty_label, value_label in (
-            ("buy", "buy_qty", "buy_value", "Buy Qty.", "Buy Value"),
-            ("sell", "sell_qty", "sell_value", "Sell Qty.", "Sell Value"),
-        ):
+        for side, qty_field, value_field, qty_label, value_label in _LEGS:
             quantity = optional_number(columns.get(cells, qty_field), qty_label)
             if quantity is None or quantity == 0:
                 continue
@@ -108,12 +110,11 @@ class DhanTradeReportCsv(TableParser):
             value = optional_number(columns.get(cells, value_field), value_label)
             if value is None or value < 0:
                 raise RowInvalid(value_label, "a traded quantity needs a non-negative value", value)
-            legs.append((side, quantity, value))  # type: ignore[arg-type]
+            legs.append((side, quantity, value))
         if not legs:
             raise RowInvalid("Buy Qty.", "neither a bought nor a sold quantity", None)
         total_fees, charges = charges_of(cells, columns, CHARGES, self.aliases)
         shares = _split(charges, [value for _, _, value in legs])
-        bill = columns.text(cells, "bill")
         for (side, quantity, value), share in zip(legs, shares, strict=True):
             fees = sum(share.values(), Decimal(0)) if share else None
             yield ParsedRow(
@@ -128,7 +129,6 @@ class DhanTradeReportCsv(TableParser):
                 segment=segment,
                 fees=fees if total_fees is not None else None,
                 charges=share or None,
-                broker_order_id=bill or None,
                 day_level=True,
             )
 

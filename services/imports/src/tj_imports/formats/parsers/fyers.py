@@ -47,7 +47,9 @@ def _instrument(code: str, name: str, exchange_hint: str) -> tuple[str, str, Seg
             break
     contract = derivative(text, exchange) or (derivative(name, exchange) if name and name != text else None)
     if contract is not None:
-        exchange = "MCX" if exchange == "MCX" else derivative_exchange(exchange or "NSE")
+        if exchange_hint == "CDS" and exchange in {"NSE", "CDS"}:
+            exchange = "CDS"  # NSE currency derivatives
+        exchange = exchange if exchange in {"MCX", "CDS"} else derivative_exchange(exchange or "NSE")
         return contract.symbol, exchange, derivative_segment(exchange, contract.is_option)
     return clean_symbol(text, "Symbol"), exchange or "NSE", "equity"
 
@@ -139,6 +141,8 @@ def _segment_exchange(segment: str) -> str:
     text = segment.upper()
     if "MCX" in text or "COMMODITY" in text:
         return "MCX"
+    if "CURRENCY" in text or text in {"CD", "CDS"}:
+        return "CDS"
     if "BSE" in text:
         return "BSE"
     return "NSE"

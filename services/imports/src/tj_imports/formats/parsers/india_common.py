@@ -113,14 +113,6 @@ def csv_header(
     return line, columns
 
 
-def data_lines(source: Source, header_line: int) -> Iterable[tuple[int, list[str]]]:
-    """The CSV records after the header, blank ones skipped."""
-    for line, cells in iter_csv(source):
-        if line <= header_line or not cells or not any(c.strip() for c in cells):
-            continue
-        yield line, cells
-
-
 def raw_of(row: Sequence[Any]) -> str:
     return ",".join(cell_text(c) for c in row)[:200]
 
@@ -145,10 +137,11 @@ def number(raw: object, column: str) -> Decimal:
     """A number, including Excel's scientific notation and Indian digit grouping (``1,52,250.00``)."""
     if isinstance(raw, bool):
         raise RowInvalid(column, "not a number", raw)
-    if isinstance(raw, (int, Decimal)):
-        return Decimal(raw)
-    if isinstance(raw, float):
-        return Decimal(repr(raw))
+    if isinstance(raw, (int, float, Decimal)):
+        value = Decimal(repr(raw)) if isinstance(raw, float) else Decimal(raw)
+        if not value.is_finite():
+            raise RowInvalid(column, "not a finite number", raw)
+        return value
     text = cell_text(raw).replace(",", "").replace("₹", "").replace(" ", "")
     if not text:
         raise RowInvalid(column, "empty", raw)
