@@ -59,14 +59,27 @@ def infra_env() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="session")
+def razorpay_standin() -> Iterator[harness.RazorpayStandIn]:
+    """The local Razorpay stand-in that billing's SDK talks to (deploy/razorpay/standin.py)."""
+    standin = harness.RazorpayStandIn(harness.free_port())
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+@pytest.fixture(scope="session")
 def ports() -> dict[str, int]:
     return {name: harness.free_port() for name in harness.SERVICES}
 
 
 @pytest.fixture(scope="module")
-def services(infra_env: dict[str, str], ports: dict[str, int]) -> Iterator[dict[str, harness.ServiceProcess]]:
+def services(
+    infra_env: dict[str, str], ports: dict[str, int], razorpay_standin: harness.RazorpayStandIn
+) -> Iterator[dict[str, harness.ServiceProcess]]:
     """All four services as separate processes, healthy."""
-    env = harness.service_env(infra_env, ports)
+    env = {**harness.service_env(infra_env, ports), "RAZORPAY_BASE_URL": razorpay_standin.url}
     procs = {name: harness.ServiceProcess(name, ports[name], env) for name in harness.SERVICES}
     for proc in procs.values():
         proc.start()

@@ -154,6 +154,52 @@ class ServiceProcess:
         self.kill(signal.SIGTERM)
 
 
+@dataclass
+class RazorpayStandIn:
+    """The local Razorpay stand-in (deploy/razorpay/standin.py) as a real process."""
+
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        log = (LOG_DIR / f"razorpay-standin-{self.port}.log").open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "deploy.razorpay.standin", "--port", str(self.port)],
+            env={**os.environ, **self.env},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/_standin/health", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError("the Razorpay stand-in did not start")
+
+    def faults(self, mode: str, count: int | None = None, hang_seconds: float = 30.0) -> None:
+        """Make the next ``count`` API calls (all, if None) answer 500 (``error``) or hang first."""
+        body = {"mode": mode, "count": count, "hang_seconds": hang_seconds}
+        httpx.post(f"{self.url}/_standin/faults", json=body, timeout=5.0).raise_for_status()
+
+    def stats(self) -> dict[str, int]:
+        stats: dict[str, int] = httpx.get(f"{self.url}/_standin/stats", timeout=5.0).json()
+        return stats
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
 def service_env(infra_env: dict[str, str], ports: dict[str, int]) -> dict[str, str]:
     return {
         **infra_env,

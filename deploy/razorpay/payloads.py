@@ -211,9 +211,7 @@ class Lifecycle:
     invoice: dict[str, Any] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.entity = subscription_entity(
-            self.subscription_id, self.plan_id, self.total_count, self.notes, self.clock
-        )
+        self.entity = subscription_entity(self.subscription_id, self.plan_id, self.total_count, self.notes, self.clock)
 
     def _tick(self) -> int:
         self.clock += 60

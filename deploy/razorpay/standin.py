@@ -11,8 +11,9 @@ Control endpoints (no auth; never part of Razorpay's API):
 - ``POST /_standin/faults {"mode": "error"|"hang"|"ok", "count": N?, "hang_seconds": S?}``:
   the next N (default: all) ``/v1`` requests answer 500, or hang S seconds and then answer 500
 - ``GET  /_standin/stats``: ``/v1`` requests seen, by method and path template
-- ``POST /_standin/subscriptions/{id}/simulate {"events": [...], "webhook_url": "..."}``: moves the
-  subscription through those events and delivers each one, signed, to ``webhook_url``
+- ``POST /_standin/subscriptions/{id}/simulate {"events": [...], "webhook_url": "...", "clock": T?}``:
+  moves the subscription through those events (a minute apart, from Unix time ``T`` if given) and
+  delivers each one, signed, to ``webhook_url``
 
 Its key id, key secret and webhook secret are the local defaults of ``.env.example``
 (``RAZORPAY_KEY_ID``, ``RAZORPAY_KEY_SECRET``, ``RAZORPAY_WEBHOOK_SECRET``, read from the
@@ -207,11 +208,15 @@ class StandIn:
         return 200, entity
 
     # -- simulation -------------------------------------------------------------------------
-    def simulate(self, subscription_id: str, events: list[str], webhook_url: str) -> tuple[int, Any]:
+    def simulate(
+        self, subscription_id: str, events: list[str], webhook_url: str, clock: int | None = None
+    ) -> tuple[int, Any]:
         with self.lock:
             lc = self.subscriptions.get(subscription_id)
             if lc is None:
                 return 404, {"error": f"no subscription {subscription_id}"}
+            if clock is not None:  # when the first event happens (a minute after this)
+                lc.clock = clock
             deliveries = []
             for name in events:
                 event = name if "." in name else f"subscription.{name}"
@@ -225,9 +230,13 @@ class StandIn:
                     self.invoices[lc.invoice["id"]] = dict(lc.invoice)
         sent = []
         for delivery in deliveries:
-            request = urllib.request.Request(webhook_url, data=delivery.body, headers=delivery.headers(), method="POST")
+            if not webhook_url.startswith(("http://", "https://")):
+                return 400, {"error": "webhook_url must be an http(s) URL"}
+            request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
+                webhook_url, data=delivery.body, headers=delivery.headers(), method="POST"
+            )
             try:
-                with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - a local URL we were given
+                with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
                     status = response.status
             except urllib.error.HTTPError as exc:
                 status = exc.code
@@ -317,21 +326,24 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     events = body.get("events") or []
                     if isinstance(events, str):
                         events = [e for e in events.split(",") if e]
-                    status, answer = standin.simulate(subscription_id, list(events), str(body.get("webhook_url")))
+                    clock = body.get("clock")
+                    status, answer = standin.simulate(
+                        subscription_id, list(events), str(body.get("webhook_url")), int(clock) if clock else None
+                    )
                     self._send(status, answer)
                 case _:
                     self._send(404, {"error": "unknown control endpoint"})
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             self._handle("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._handle("POST")
 
-        def do_PATCH(self) -> None:  # noqa: N802
+        def do_PATCH(self) -> None:
             self._handle("PATCH")
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             self._handle("DELETE")
 
     return Handler

@@ -80,9 +80,24 @@ def upgrade() -> None:
         sa.column("entitlements", postgresql.JSONB),
         schema=SCHEMA,
     )
-    op.bulk_insert(table, [{**plan, "currency": "INR"} for plan in PLANS])
+    # Rows kept by a downgrade (still referenced) stay as they are.
+    op.execute(
+        postgresql.insert(table)
+        .values([{**plan, "currency": "INR"} for plan in PLANS])
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
 
 
 def downgrade() -> None:
-    table = sa.table("plans", sa.column("id", sa.String), schema=SCHEMA)
-    op.execute(table.delete().where(table.c.id.in_([p["id"] for p in PLANS])))
+    # Plans that subscriptions or users' plans still point at stay (dropping the tables, one
+    # revision down, removes them with everything else).
+    op.execute(
+        sa.text(
+            f"""
+            DELETE FROM {SCHEMA}.plans p
+            WHERE p.id = ANY(:ids)
+              AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.subscriptions s WHERE s.plan_id = p.id)
+              AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.user_plans u WHERE u.plan_id = p.id)
+            """  # noqa: S608 - the schema is a constant
+        ).bindparams(ids=[p["id"] for p in PLANS])
+    )
