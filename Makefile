@@ -12,7 +12,7 @@ STEPS ?= 1
 MSG ?=
 
 .PHONY: help install dev down infra-up infra-down infra-status bootstrap db-migrate db-rollback db-reset \
-        db-revision test test-fast lint typecheck audit bench clean
+        db-revision test test-fast fuzz lint typecheck audit bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ test: install ## Run the whole suite against the real infrastructure (started na
 test-fast: ## Unit tests only (no infrastructure)
 	$(RUN) pytest -m "not infra"
 
+fuzz: ## Fuzz every import parser (10,000 examples per strategy; FUZZ_EXAMPLES=n to change)
+	TJ_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(RUN) pytest services/imports/tests/test_fuzz_parsers.py -q --timeout 0
+
 lint: ## ruff and format check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
@@ -75,6 +78,7 @@ audit: ## pip-audit of the locked dependencies
 bench: install infra-up db-migrate ## Benchmarks; JSON results under bench/results/
 	$(RUN) python -m bench.write_path
 	$(RUN) python -m bench.trade_engine
+	$(RUN) python -m bench.parse_formats
 
 clean: ## Remove caches (not .local data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

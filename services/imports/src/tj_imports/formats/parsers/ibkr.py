@@ -152,10 +152,12 @@ class IbkrFlexCsv(FormatParser):
         for line, row in rows:
             if blank(row):
                 continue
-            if Columns(row, FLEX_ALIASES).matches(FLEX_REQUIRED):
-                # Flex files concatenate one block per account, each with its header again.
-                columns = Columns(row, FLEX_ALIASES)
-                continue
+            if norm(columns.text(row, "symbol")) == "symbol":
+                # Flex files concatenate one block per account or section, each with its header again.
+                again = Columns(row, FLEX_ALIASES)
+                if again.matches(FLEX_REQUIRED):
+                    columns = again
+                    continue
             yield drive(self._row, line, row, columns, zone, options)
 
     def _row(self, line: int, row: Sequence[Any], columns: Columns, zone: str, options: ParseOptions) -> ParsedRow:
