@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tj_common.envelope import Envelope
 from tj_common.runtime import Runtime, serve
-from tj_common.topics import TRADES_EVENTS
+from tj_common.topics import IMPORTS_EVENTS, TRADES_EVENTS
 from tj_gateway.accounts.endpoints import router as accounts_router
 from tj_gateway.analytics.endpoints import router as analytics_router
 from tj_gateway.apikeys.endpoints import router as api_keys_router
@@ -24,6 +24,7 @@ from tj_gateway.identity.endpoints import me_router
 from tj_gateway.identity.endpoints import router as auth_router
 from tj_gateway.identity.entitlements import EntitlementStore
 from tj_gateway.identity.tokens import TokenService
+from tj_gateway.imports.endpoints import router as imports_router
 from tj_gateway.models import metadata
 from tj_gateway.queries import QueryClient
 from tj_gateway.ratelimit import RateLimiter
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     settings = secret_source.apply(settings)
     passwords.configure(settings)
     runtime = Runtime(settings, metadata=metadata, tracer_provider=tracer_provider)
-    commands = CommandBus(runtime, [TRADES_EVENTS.name])
+    commands = CommandBus(runtime, [TRADES_EVENTS.name, IMPORTS_EVENTS.name])
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), limits=httpx.Limits(max_connections=200))
     HTTPXClientInstrumentor.instrument_client(http, tracer_provider=runtime.tracer_provider)
     runtime.on_kafka_ready.append(commands.start)
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
             executions_router,
             trades_router,
             analytics_router,
+            imports_router,
         ],
         health_paths=("/api/health", "/health"),
         openapi_url="/api/openapi.json",
@@ -81,6 +83,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     commands.on_event.append(invalidate_reads)
     app.state.commands = commands
     app.state.trades_queries = QueryClient(http, settings.trades_query_url, "trades")
+    app.state.imports_queries = QueryClient(http, settings.imports_query_url, "imports")
     return app
 
 
