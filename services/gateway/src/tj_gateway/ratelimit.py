@@ -119,7 +119,7 @@ class RateLimiter:
         """Counts one request of ``subject`` against the limit. Redis down: allowed (fail open,
         logged) — a rate limiter must not take the API down with it."""
         limit = self.limits[limit_name]
-        key = f"{self.namespace}:{limit.name}:{subject_digest(subject)}"
+        key = self.key(limit, subject)
         try:
             allowed, remaining, reset_ms, retry_ms = await self.script(
                 keys=[key], args=[limit.interval_ms, limit.period * 1000, cost]
@@ -150,6 +150,7 @@ class RateLimiter:
         assert tightest is not None
         return tightest
 
-    async def reset(self, limit_name: str, subject: str) -> None:
-        limit = self.limits[limit_name]
-        await self.redis.delete(f"{self.namespace}:{limit.name}:{subject_digest(subject)}")
+    def key(self, limit: Limit, subject: str) -> str:
+        # The limit's terms are part of the key: a bucket filled under one setting is never read
+        # under another (after a change of the setting, or by a replica configured differently).
+        return f"{self.namespace}:{limit.name}:{limit.count}/{limit.period}:{subject_digest(subject)}"

@@ -1,0 +1,108 @@
+"""Rate limits against the real stack (Redis GCRA): login per email and per IP, signup per IP,
+password reset, and the API per user; 429 with Retry-After and RateLimit-* headers.
+
+The shared test gateway runs with relaxed per-IP limits (every test comes from 127.0.0.1); this
+module starts a gateway of its own with tight ones."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from tests.harness import ServiceProcess, auth, free_port, signup
+
+TIGHT = {
+    "RATE_LIMIT_SIGNUP_PER_IP": "6/1h",
+    "RATE_LIMIT_SIGNUP_PER_EMAIL": "5/1h",
+    "RATE_LIMIT_LOGIN_PER_IP": "60/1m",
+    "RATE_LIMIT_LOGIN_PER_EMAIL": "10/1m",
+    "RATE_LIMIT_PASSWORD_RESET": "3/1h",
+    "RATE_LIMIT_API": "8/1m",
+}
+
+
+@pytest.fixture(scope="module")
+def tight_gateway(services: dict[str, ServiceProcess]) -> Iterator[str]:
+    # Buckets are keyed by the limit's terms too, so these tight counters and the relaxed ones
+    # of the shared gateway never mix.
+    gateway = ServiceProcess("gateway", free_port(), services["gateway"].env)
+    gateway.start(TIGHT)
+    try:
+        gateway.wait_healthy()
+        yield gateway.url
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture
+async def tight(tight_gateway: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=tight_gateway, timeout=30) as http:
+        yield http
+
+
+def assert_limited(response: httpx.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["error"] == "RateLimited" and response.json()["request_id"]
+    assert int(response.headers["retry-after"]) >= 1
+    assert response.headers["ratelimit-remaining"] == "0"
+    assert int(response.headers["ratelimit-limit"]) > 0
+
+
+async def test_twenty_wrong_passwords_in_a_minute(client: httpx.AsyncClient) -> None:
+    """On the shared gateway, with the default per-email login limit (10 a minute)."""
+    user = await signup(client)
+    email = user["user"]["email"]
+    statuses = []
+    for _ in range(20):
+        response = await client.post("/api/v1/auth/login", json={"email": email, "password": "wrong-password-0"})
+        statuses.append(response.status_code)
+    assert statuses[:10] == [401] * 10
+    assert set(statuses[10:]) == {429}
+    assert_limited(response)
+    # Even the right password waits now: the limit is on attempts, not failures.
+    right = await client.post("/api/v1/auth/login", json={"email": email, "password": "a-long-password-1"})
+    assert right.status_code == 429
+    # Other accounts are unaffected.
+    other = await signup(client)
+    ok = await client.post(
+        "/api/v1/auth/login", json={"email": other["user"]["email"], "password": "a-long-password-1"}
+    )
+    assert ok.status_code == 200
+    assert int(ok.headers["ratelimit-remaining"]) >= 0 and "ratelimit-limit" in ok.headers
+
+
+async def test_signup_per_ip(tight: httpx.AsyncClient) -> None:
+    statuses = []
+    for _ in range(8):
+        response = await tight.post(
+            "/api/v1/auth/signup",
+            json={"email": f"rl-{uuid.uuid4().hex[:10]}@example.com", "password": "a-long-password-1"},
+        )
+        statuses.append(response.status_code)
+    assert statuses.count(201) <= 6 and statuses[-1] == 429, statuses
+    assert_limited(response)
+    # An hour's budget: the wait is minutes, not seconds.
+    assert int(response.headers["retry-after"]) > 60
+
+
+async def test_password_reset_per_email(tight: httpx.AsyncClient) -> None:
+    email = f"reset-{uuid.uuid4().hex[:10]}@example.com"
+    statuses = [(await tight.post("/api/v1/auth/password-reset", json={"email": email})).status_code for _ in range(4)]
+    assert statuses == [202, 202, 202, 429]
+
+
+async def test_api_per_user(client: httpx.AsyncClient, tight: httpx.AsyncClient) -> None:
+    user = await signup(client)  # signed up on the shared gateway; the tight one limits its API use
+    headers = auth(user["access_token"])
+    responses = [await tight.get("/api/v1/me", headers=headers) for _ in range(10)]
+    assert [r.status_code for r in responses[:8]] == [200] * 8
+    assert [int(r.headers["ratelimit-remaining"]) for r in responses[:8]] == list(range(7, -1, -1))
+    assert_limited(responses[8])
+    # Cached reads count too.
+    assert (await tight.get("/api/v1/trades", headers=headers)).status_code == 429
+    # Another user has their own budget.
+    other = await signup(client)
+    assert (await tight.get("/api/v1/me", headers=auth(other["access_token"]))).status_code == 200
