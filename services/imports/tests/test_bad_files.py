@@ -19,6 +19,7 @@ from tj_imports.formats.base import (
     ArchiveRejected,
     BinaryFile,
     EmptyFile,
+    ImportFileError,
     LineTooLong,
     MissingColumns,
     NoRows,
@@ -242,3 +243,13 @@ def test_unknown_html_and_workbook(tmp_path: Path) -> None:
     with pytest.raises(UnknownFormat) as unknown:
         parse_all(path)
     assert unknown.value.headers == ["Gamma", "Delta"]
+
+
+def test_html_the_standard_parser_asserts_on(tmp_path: Path) -> None:
+    # html.parser raises AssertionError on an unknown marked section; we answer with a typed error.
+    html = (FIXTURES / "mt4_statement.html").read_text().replace("<tr align=left><td colspan=13>", "<![foo[x]]>", 1)
+    path = write(tmp_path, html)
+    with pytest.raises(ImportFileError):
+        parse_all(path, "mt4_statement_html")
+    with pytest.raises(ImportFileError):
+        parse_all(path)

@@ -88,6 +88,8 @@ MUTATION_TOKENS = [t.encode("utf-8", errors="replace") for t in TOKENS] + [
     b"</td><td>",
     b"</table>",
     b"<!--",
+    b"<![foo[",
+    b"<!DOCTYPE [",
     b"&#0;",
     b"&amp;",
     b"\xff\xfe",

@@ -23,6 +23,7 @@ from typing import Any
 from tj_imports.formats.base import (
     Columns,
     FormatParser,
+    ImportFileError,
     MissingColumns,
     ParsedRow,
     ParseOptions,
@@ -32,6 +33,7 @@ from tj_imports.formats.base import (
     Segment,
     Side,
     Source,
+    UndecodableFile,
     cell_text,
     iter_sheet_rows,
     norm,
@@ -173,16 +175,26 @@ def iter_html_rows(source: Source) -> Iterator[tuple[int, list[str]]]:
             try:
                 chunk = text.read(65536)
             except UnicodeDecodeError:
-                from tj_imports.formats.base import UndecodableFile
-
                 raise UndecodableFile(f"the file is not valid {source.encoding} text") from None
             if not chunk:
                 break
-            parser.feed(chunk)
+            _feed(parser, chunk)
             yield from parser.rows
             parser.rows.clear()
-    parser.close()
+    _feed(parser, None)
     yield from parser.rows
+
+
+def _feed(parser: _TableRows, chunk: str | None) -> None:
+    """Feed (or, with ``None``, close) the parser. The standard library's parser tolerates broken
+    markup except a few declarations (``<![foo[``) on which it asserts: a typed error instead."""
+    try:
+        if chunk is None:
+            parser.close()
+        else:
+            parser.feed(chunk)
+    except AssertionError as exc:
+        raise ImportFileError(f"the HTML cannot be read: {exc}") from None
 
 
 def _html_text(source: Source) -> str:
@@ -191,8 +203,8 @@ def _html_text(source: Source) -> str:
 
 def _sample_rows(source: Source) -> list[list[str]]:
     parser = _TableRows()
-    parser.feed("\n".join(source.sample))
-    parser.close()
+    _feed(parser, "\n".join(source.sample))
+    _feed(parser, None)
     return [row for _, row in parser.rows]
 
 
