@@ -461,3 +461,27 @@ def test_mt5_xlsx_missing_column_and_no_rows(tmp_path: Path) -> None:
         workbook.save(path)
         with pytest.raises(error):
             list(registry.parse_file(path, format_name="mt5_report_xlsx")[1])
+
+
+def test_mapped_workbook_with_signed_quantities(tmp_path: Path) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["My trades export"])
+    sheet.append(["When", "Instrument", "Qty", "Px"])
+    sheet.append([datetime(2026, 5, 4, 10, 0, 5), "HDFCBANK", 25, 1650.5])
+    sheet.append([datetime(2026, 5, 4, 14, 0), "HDFCBANK", -25, 1662.25])
+    sheet.append(["yesterday", "HDFCBANK", 5, 1600])
+    path = tmp_path / "mine.xlsx"
+    workbook.save(path)
+    source = Source.open(path)
+    assert headers_of(source) == ["When", "Instrument", "Qty", "Px"]
+    mapping = {"datetime": "When", "symbol": "Instrument", "quantity": "Qty", "price": "Px"}
+    rows = list(registry.parse_file(path, ParseOptions(timezone="Asia/Kolkata", mapping=mapping), "mapped")[1])
+    assert [brief(r) for r in rows] == [
+        (3, "HDFCBANK", "buy", D(25), D("1650.5"), utc(2026, 5, 4, 4, 30, 5), None, None),
+        (4, "HDFCBANK", "sell", D(25), D("1662.25"), utc(2026, 5, 4, 8, 30), None, None),  # negative = sell
+        ("error", 5, "datetime"),
+    ]
