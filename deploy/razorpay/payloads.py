@@ -306,7 +306,11 @@ class Lifecycle:
         e["paid_count"] += 1
         e["remaining_count"] = max(self.total_count - e["paid_count"], 0)
         invoice_id = razorpay_id("inv")
-        self.payment = payment_entity(razorpay_id("pay"), self.amount, "captured", at, invoice_id, self.notes)
+        if self.payment is not None and self.payment["status"] == "captured" and not self.payment["invoice_id"]:
+            # The first charge is the payment Checkout authorized and captured a moment ago.
+            self.payment["invoice_id"] = invoice_id
+        else:
+            self.payment = payment_entity(razorpay_id("pay"), self.amount, "captured", at, invoice_id, self.notes)
         self.invoice = invoice_entity(
             invoice_id,
             self.subscription_id,
