@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 
 from tests.harness import ServiceProcess, auth, eventually, signup
 
@@ -367,3 +368,48 @@ async def test_another_users_import_is_not_found(
     # Nor can a file be imported into someone else's account.
     foreign = await upload(client, other, account_id, zerodha_file([zerodha_row(1)]))
     assert foreign.status_code == 404
+
+
+async def test_gates_flag_off_and_a_plan_without_imports(
+    client: httpx.AsyncClient, services: dict[str, ServiceProcess]
+) -> None:
+    from tests.test_apikeys import publish_plan
+    from tj_common.contracts.billing import Entitlements
+    from tj_gateway.flags import set_flag
+    from tj_gateway.settings import Settings
+
+    headers, account_id = await new_trader(client)
+    content = zerodha_file([zerodha_row(1)])
+    settings = Settings()
+    redis = aioredis.from_url(settings.redis_url)
+    await set_flag(redis, settings, "ENABLE_CSV_IMPORT", False)
+    try:
+
+        async def refused() -> httpx.Response | None:
+            response = await upload(client, headers, account_id, content)
+            return response if response.status_code == 403 else None
+
+        off = await eventually(refused, timeout=30)
+        assert off.json()["error"] == "FeatureDisabled"
+        assert "ENABLE_CSV_IMPORT" in off.json()["detail"]
+    finally:
+        await set_flag(redis, settings, "ENABLE_CSV_IMPORT", None)
+        await redis.aclose()
+
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    no_imports = Entitlements(imports_allowed=False)
+    await publish_plan(me["user"]["id"], 10, plan="basic_monthly", limits=no_imports)
+
+    async def payment_required() -> httpx.Response | None:
+        response = await upload(client, headers, account_id, content)
+        return response if response.status_code == 402 else None
+
+    refused_by_plan = await eventually(payment_required, timeout=30)
+    assert refused_by_plan.json()["error"] == "PlanRequired"
+    assert "imports_allowed" in refused_by_plan.json()["detail"]
+    # (Uploads made while a gateway still had the old flag or plan cached went through.) A refused
+    # upload starts nothing.
+    before = len((await client.get("/api/v1/imports", headers=headers)).json()["items"])
+    assert (await upload(client, headers, account_id, content)).status_code == 402
+    await asyncio.sleep(1)
+    assert len((await client.get("/api/v1/imports", headers=headers)).json()["items"]) == before
