@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from tj_trades import tradebook
+from tj_common.runtime import Runtime
+from tj_trades import projection, repository, tradebook
+from tj_trades import summary as stored_summary
 from tj_trades.domain import metrics
 from tj_trades.domain.metrics import ClosedTrade, MetricsConfig
 from tj_trades.queries import round_trips_of, utc
@@ -102,6 +104,19 @@ async def closed_trades(request: Request, f: Filters) -> tuple[list[ClosedTrade]
 
 @router.get("/summary")
 async def summary(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
+    f = filters
+    if f.symbol is None and f.tag is None and f.since is None and f.until is None:
+        # The common view (everything, or one account): from the stored projection.
+        runtime: Runtime = request.app.state.runtime
+        async with runtime.sessionmaker() as session, session.begin():
+            await projection.refresh(session, f.user_id)
+            accounts = await repository.account_settings(session, f.user_id)
+            config = tradebook.metrics_config(accounts, f.account_id)
+            if stored_summary.supported(config):
+                stored: dict[str, Any] = jsonable(
+                    await stored_summary.summary(session, f.user_id, f.account_id, config, accounts)
+                )
+                return stored
     result: dict[str, Any] = jsonable(metrics.compute_metrics(*await closed_trades(request, filters)))
     return result
 

@@ -6,7 +6,6 @@ gateway)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,18 +19,12 @@ from tj_common.contracts import trades as contract
 from tj_common.envelope import derived_id
 from tj_common.outbox import Outbox, OutboxMessage
 from tj_common.topics import TRADES_EVENTS
-from tj_trades import repository
+from tj_trades import projection, repository
 from tj_trades.handlers import _reject, _trades_of, _user
 from tj_trades.models import executions, journal_entries, trade_annotations, trade_attachments
 
-OnChange = Callable[[AsyncSession, dict[uuid.UUID, set[uuid.UUID]]], Awaitable[None]]
 
-
-def make_edit_handlers(outbox: Outbox, on_change: OnChange | None = None) -> dict[str, Handler]:
-    async def changed(session: AsyncSession, user_id: uuid.UUID, accounts: set[uuid.UUID]) -> None:
-        if on_change is not None and accounts:
-            await on_change(session, {user_id: accounts})
-
+def make_edit_handlers(outbox: Outbox) -> dict[str, Handler]:
     async def delete_trade(session: AsyncSession, deliveries: list[Delivery]) -> None:
         events: list[OutboxMessage] = []
         for delivery in deliveries:
@@ -62,7 +55,7 @@ def make_edit_handlers(outbox: Outbox, on_change: OnChange | None = None) -> dic
                 .where(trade_attachments.c.trade_id == trade.id, trade_attachments.c.user_id == user_id)
                 .returning(trade_attachments.c.object_key)
             )
-            await changed(session, user_id, {uuid.UUID(str(trade.account_id))})
+            await projection.mark(session, [(user_id, uuid.UUID(str(trade.account_id)), trade.symbol)])
             payload = contract.TradeDeleted(
                 command_id=delivery.envelope.id,
                 trade_id=trade.id,
@@ -87,13 +80,13 @@ def make_edit_handlers(outbox: Outbox, on_change: OnChange | None = None) -> dic
                         executions.c.user_id == user_id,
                         repository.visible(user_id),
                     )
-                    .returning(executions.c.account_id)
+                    .returning(executions.c.account_id, executions.c.exchange, executions.c.symbol)
                 )
             ).first()
             if removed is None:
                 await _reject(session, [delivery], events, 404, "NotFound", "execution not found")
                 continue
-            await changed(session, user_id, {removed.account_id})
+            await projection.mark(session, projection.groups_of_rows(user_id, [dict(removed._mapping)]))
             payload = contract.ExecutionDeleted(
                 command_id=delivery.envelope.id, execution_id=command.execution_id, account_id=removed.account_id
             )

@@ -17,7 +17,7 @@ from tj_common.contracts import trades as contract
 from tj_common.envelope import Envelope, derived_id
 from tj_common.outbox import Outbox, OutboxMessage
 from tj_common.topics import TRADES_EVENTS
-from tj_trades import repository, tradebook
+from tj_trades import projection, repository, tradebook
 from tj_trades.domain.charges import brokerage_plans
 from tj_trades.domain.roundtrips import RoundTrip
 from tj_trades.models import metadata
@@ -91,6 +91,9 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
         by_command: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         for row in await repository.insert_executions(session, rows):
             by_command[row["command_id"]].append(row)
+        await projection.mark(
+            session, {(r["user_id"], r["account_id"], projection.instrument(r["exchange"], r["symbol"])) for r in rows}
+        )
         events.extend(_recorded(d, account_id, by_command[d.envelope.id]) for d, account_id in accepted)
         await outbox.put_many(session, events)
 
@@ -137,6 +140,8 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
                 await _reject(session, [delivery], events, *problem)
                 continue
             row = await repository.update_account(session, command.account_id, changes)
+            if changes.keys() & {"timezone", "brokerage_plan", "long_only"}:  # every trade may change
+                await projection.mark_where(session, "account_id", command.account_id)
             events.append(_account_event(delivery, contract.ACCOUNT_UPDATED, row))
         await outbox.put_many(session, events)
 
@@ -221,6 +226,7 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
                 await _reject(session, [delivery], events, *problem)
                 continue
             stored = await repository.insert_executions(session, rows)
+            await projection.mark(session, projection.groups_of_rows(user_id, stored))
             trade = _trade_with(await _trades_of(session, user_id, account_id, symbol), stored[0]["id"])
             if trade is None:  # cannot happen: every execution belongs to a trade
                 raise RuntimeError(f"manual trade of command {delivery.envelope.id} produced no round trip")

@@ -20,21 +20,12 @@ from tj_common.contracts import trades as contract
 from tj_common.envelope import derived_id
 from tj_common.outbox import Outbox, OutboxMessage
 from tj_common.topics import TRADES_EVENTS
-from tj_trades import repository, staging
+from tj_trades import projection, repository, staging
 from tj_trades.handlers import _reject, _user
 from tj_trades.models import import_batches, imports
 
-Changed = dict[uuid.UUID, set[uuid.UUID]]  # user -> accounts whose visible executions changed
 
-
-def make_import_handlers(outbox: Outbox, on_change: Any = None) -> dict[str, Handler]:
-    """``on_change(session, {user: {account}})`` runs, in the transaction, after an import's rows
-    become visible or are removed (the rollup projection follows them)."""
-
-    async def changed(session: AsyncSession, accounts: Changed) -> None:
-        if on_change is not None and accounts:
-            await on_change(session, accounts)
-
+def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
     async def stage_batch(session: AsyncSession, deliveries: list[Delivery]) -> None:
         events: list[OutboxMessage] = []
         now = datetime.now(UTC)
@@ -144,8 +135,8 @@ def make_import_handlers(outbox: Outbox, on_change: Any = None) -> dict[str, Han
                 .returning(*imports.c)
             )
             row = dict(result.one()._mapping)
-            if accepted:
-                await changed(session, {user_id: {command.account_id}})
+            if accepted:  # the projection follows the rows that became visible
+                await projection.mark_where(session, "import_id", command.import_id)
             events.append(_committed(delivery, row))
         await outbox.put_many(session, events)
 
@@ -191,10 +182,10 @@ def make_import_handlers(outbox: Outbox, on_change: Any = None) -> dict[str, Han
             if found is None:
                 await _reject(session, [delivery], events, 404, "NotFound", "import not found")
                 continue
+            if found["status"] == "committed":
+                await projection.mark_where(session, "import_id", command.import_id)
             removed = await staging.delete_rows(session, command.import_id)
             await _set_status(session, command.import_id, "reverted", removed)
-            if found["status"] == "committed" and removed:
-                await changed(session, {user_id: {found["account_id"]}})
             events.append(_reverted(delivery, command.import_id, removed))
         await outbox.put_many(session, events)
 

@@ -13,6 +13,7 @@ from tj_trades.edit_handlers import make_edit_handlers
 from tj_trades.handlers import make_handlers
 from tj_trades.import_handlers import make_import_handlers
 from tj_trades.models import metadata
+from tj_trades.projection import Refresher
 from tj_trades.queries import router
 from tj_trades.settings import Settings
 
@@ -28,8 +29,14 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         },
         [TRADES_COMMANDS.name],
     )
+    refresher = Refresher(runtime.sessionmaker)
+    runtime.on_stop.append(refresher.stop)
     return runtime.create_app(
-        title="Trading Journal trades service", routers=[router, analytics_router], docs_url=None, redoc_url=None
+        title="Trading Journal trades service",
+        routers=[router, analytics_router],
+        on_start=[refresher.start],
+        docs_url=None,
+        redoc_url=None,
     )
 
 

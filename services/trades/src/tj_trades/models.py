@@ -195,3 +195,56 @@ trade_attachments = Table(
     CheckConstraint("status IN ('pending', 'uploaded')", name="attachment_status"),
     Index("ix_trade_attachments_user_id", "user_id", "trade_id"),
 )
+
+# The round-trip projection: one row per trade (closed, open or unmatched), recomputed per
+# (account, instrument) group from the executions whenever the group is marked dirty.
+trade_rows = Table(
+    "trade_rows",
+    metadata,
+    Column("trade_id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("account_id", UUID(as_uuid=True), nullable=False),
+    Column("instrument", String(90), nullable=False),  # "<exchange>:<symbol>", the engine's key
+    Column("side", String(8), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("close_day", Date, nullable=True),  # in the account's time zone
+    Column("quantity", Numeric(), nullable=False),
+    Column("entry_price", Numeric(), nullable=True),
+    Column("multiplier", Numeric(), nullable=False),
+    Column("gross_pnl", Numeric(), nullable=True),
+    Column("charges", Numeric(), nullable=False),
+    Column("net_pnl", Numeric(), nullable=True),
+    Column("charges_source", String(12), nullable=False),
+    Index("ix_trade_rows_user_id", "user_id", "account_id", "instrument"),
+    Index("ix_trade_rows_closed", "user_id", "closed_at", postgresql_where=text("status = 'closed'")),
+)
+
+# Closed trades per user, account and trading day (the account's time zone).
+daily_rollups = Table(
+    "daily_rollups",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("account_id", UUID(as_uuid=True), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("trade_count", Integer, nullable=False),
+    Column("win_count", Integer, nullable=False),
+    Column("loss_count", Integer, nullable=False),
+    Column("breakeven_count", Integer, nullable=False),
+    Column("gross_pnl", Numeric(), nullable=False),
+    Column("charges", Numeric(), nullable=False),
+    Column("net_pnl", Numeric(), nullable=False),
+    PrimaryKeyConstraint("user_id", "account_id", "day", name="pk_daily_rollups"),
+)
+
+# (account, instrument) groups whose executions changed since their trades were computed.
+projection_dirty = Table(
+    "projection_dirty",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("account_id", UUID(as_uuid=True), nullable=False),
+    Column("instrument", String(90), nullable=False),
+    Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("user_id", "account_id", "instrument", name="pk_projection_dirty"),
+)
