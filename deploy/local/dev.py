@@ -22,6 +22,8 @@ HEALTH = [
     "http://127.0.0.1:8001/health",
     "http://127.0.0.1:8002/health",
     "http://127.0.0.1:8003/health",
+    # The Razorpay stand-in billing's SDK talks to locally (deploy/razorpay/standin.py).
+    "http://127.0.0.1:8090/_standin/health",
 ]
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password-2026"
@@ -124,6 +126,7 @@ def main() -> int:
         f"  API:       {GATEWAY}/api/v1   docs: {GATEWAY}/api/docs\n"
         f"  Health:    {GATEWAY}/api/health\n"
         f"  Demo user: {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+        "  Razorpay:  stand-in on http://127.0.0.1:8090 (try `make razorpay-simulate PLAN=pro_monthly`)\n"
         "  Ctrl-C stops the services; `make down` stops the infrastructure.\n",
         flush=True,
     )
