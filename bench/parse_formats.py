@@ -11,7 +11,7 @@ it in a fresh child process so each case's peak RSS is its own:
 
 Writes bench/results/parse_formats.json (and a timestamped copy).
 
-    uv run python -m bench.parse_formats [--rows 200000] [--xlsx-rows 50000] [--repeats 3]
+    uv run python -m bench.parse_formats [--rows 100000] [--xlsx-rows 20000] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import platform
 import random
 import resource
@@ -185,9 +186,9 @@ def measure(path: Path) -> dict[str, Any]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=200_000, help="rows of each CSV and HTML file")
-    parser.add_argument("--xlsx-rows", type=int, default=50_000, help="rows of the workbook")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=100_000, help="rows of each CSV and HTML file")
+    parser.add_argument("--xlsx-rows", type=int, default=20_000, help="rows of the workbook")
+    parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--only", action="append", help="run only these cases (e.g. html/mt5_report)")
     args = parser.parse_args()
 
@@ -195,6 +196,7 @@ def main() -> int:
 
     known = registry.all_parsers()
     results: dict[str, Any] = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="tj-bench-parse-") as directory:
         for case, (family, expected, writer, rows_option) in CASES.items():
             if args.only and case not in args.only:
@@ -233,6 +235,9 @@ def main() -> int:
         "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(),
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
         "settings": {"rows": args.rows, "xlsx_rows": args.xlsx_rows, "repeats": args.repeats},
+        # The machine is shared: the 1/5/15-minute load averages before and after say how much.
+        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]},
+        "cpus": os.cpu_count(),
         "what": "parse only: Source.open + detect + every row normalised, one child process per run",
         "cases": results,
     }
