@@ -194,6 +194,14 @@ def test_thinkorswim_trade_history_with_fees_from_cash_balance() -> None:
     ]
 
 
+def test_thinkorswim_section_ends_at_the_next_title(tmp_path: Path) -> None:
+    text = (FIXTURES / "thinkorswim.csv").read_text().replace("MKT\n\nProfits and Losses", "MKT\nProfits and Losses")
+    assert "MKT\nProfits and Losses" in text
+    path = tmp_path / "statement.csv"
+    path.write_text(text)
+    assert [brief(r) for r in registry.parse_file(path)[1]] == [brief(r) for r in parse("thinkorswim.csv")]
+
+
 def test_thinkorswim_unmatched_order_has_no_fee(tmp_path: Path) -> None:
     text = (FIXTURES / "thinkorswim.csv").read_text().replace("5/2/25,10:15:00,TRD", "5/2/25,10:20:00,TRD")
     path = tmp_path / "statement.csv"

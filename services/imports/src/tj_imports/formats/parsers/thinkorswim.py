@@ -158,9 +158,9 @@ class ThinkorswimStatementCsv(FormatParser):
                 continue
             if not in_trades:
                 continue
-            if blank(row):
+            if blank(row) or (title is not None and columns is not None):
                 if columns is not None:
-                    break  # the section ends at the first blank line
+                    break  # the section ends at a blank line or the next section's title
                 continue
             if columns is None:
                 columns = Columns(row, TRADES_ALIASES)
