@@ -130,6 +130,16 @@ def test_ibkr_activity_statement_reads_only_order_rows() -> None:
     ]
 
 
+def test_ibkr_activity_statement_with_trades_far_down(tmp_path: Path) -> None:
+    lines = (FIXTURES / "ibkr_activity.csv").read_text().splitlines(keepends=True)
+    filler = [f"Net Asset Value,Data,Stock,{i},{i},0,{i},0\n" for i in range(80)]
+    path = tmp_path / "statement.csv"
+    path.write_text("".join(lines[:6] + filler + lines[6:]))
+    parser, rows = registry.parse_file(path)
+    assert parser.name == "ibkr_activity_csv"
+    assert len([r for r in rows if isinstance(r, ParsedRow)]) == 3
+
+
 def test_mt5_html_deals() -> None:
     rows = parse("mt5_report.html")  # UTF-16 with BOM, as the terminal writes it
     assert [brief(r) for r in rows] == [
