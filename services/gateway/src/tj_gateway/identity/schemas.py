@@ -47,7 +47,10 @@ class LoginIn(BaseModel):
 
 
 class RefreshIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"refresh_token": "p6lZ0aQ2Ck3vJ1d8XbK9yTqH4sWmNf7rUe5gAoIcLxE"}]},
+    )
 
     refresh_token: str = Field(min_length=1, max_length=512)
 
