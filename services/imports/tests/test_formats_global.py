@@ -503,3 +503,22 @@ def test_mapped_workbook_with_signed_quantities(tmp_path: Path) -> None:
         (4, "HDFCBANK", "sell", D(25), D("1662.25"), utc(2026, 5, 4, 8, 30), None, None),  # negative = sell
         ("error", 5, "datetime"),
     ]
+
+
+def test_mapped_date_column_holding_date_times(tmp_path: Path) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["Trade date", "Scrip", "Quantity", "Rate"])
+    sheet.append([datetime(2026, 5, 4, 10, 0, 5), "SBIN", 10, 800])  # a date-time: the time is kept
+    sheet.append([datetime(2026, 5, 5), "SBIN", -10, 810])  # a bare date: day-level
+    path = tmp_path / "dates.xlsx"
+    workbook.save(path)
+    mapping = {"date": "Trade date", "symbol": "Scrip", "quantity": "Quantity", "price": "Rate"}
+    rows = list(registry.parse_file(path, ParseOptions(timezone="Asia/Kolkata", mapping=mapping), "mapped")[1])
+    assert [(r.executed_at, r.day_level) for r in rows if isinstance(r, ParsedRow)] == [
+        (utc(2026, 5, 4, 4, 30, 5), False),
+        (utc(2026, 5, 5, 6, 30), True),
+    ]

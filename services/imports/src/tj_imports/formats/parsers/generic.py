@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -95,8 +95,10 @@ class RowBuilder:
         time_formats: Sequence[str],
         *,
         decimal_comma: bool = False,
+        iso: bool = False,
     ) -> None:
         self.columns = columns
+        self.iso = iso
         self.decimal_comma = decimal_comma
         self.date_formats = list(date_formats)
         self.time_formats = list(time_formats)
@@ -117,8 +119,11 @@ class RowBuilder:
             formats += [f"{d}T{t}" for d in self.date_formats for t in self.time_formats] + self.date_formats
             local = parse_datetime(raw, "datetime", formats)
         else:
-            local = parse_datetime(c.get(row, "date"), "date", self.date_formats).replace(hour=0, minute=0, second=0)
+            raw_date = c.get(row, "date")
+            local = self._date(raw_date)
             raw_time = c.get(row, "time") if self.has["time"] else None
+            if raw_time is None and not self.has["time"] and isinstance(raw_date, datetime):
+                raw_time = raw_date.time() if raw_date.time() != time() else None  # a date-time cell
             if isinstance(raw_time, datetime):
                 raw_time = raw_time.time()
             if isinstance(raw_time, time):
@@ -128,8 +133,7 @@ class RowBuilder:
                 match = _OFFSET.search(text)
                 if match:
                     offset, text = _offset(match.group(1)), text[: match.start()]
-                clock = parse_datetime(text, "time", self.time_formats)
-                local = datetime.combine(local.date(), clock.time())
+                local = datetime.combine(local.date(), self._clock(text))
             elif self.has["time"]:
                 raise RowInvalid("time", "empty", raw_time)
             else:
@@ -147,6 +151,24 @@ class RowBuilder:
                 "timezone", "no time zone: give a timezone column, an offset on the time, or the account's zone"
             )
         return to_utc(local, zone), zone, day_level
+
+    def _date(self, raw: object) -> datetime:
+        if self.iso and isinstance(raw, str):
+            try:  # the C parser first: the template's dates are ISO
+                return datetime.combine(date.fromisoformat(raw.strip()), time())
+            except ValueError:
+                pass
+        return parse_datetime(raw, "date", self.date_formats).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    def _clock(self, text: str) -> time:
+        if self.iso:
+            try:
+                clock = time.fromisoformat(text)
+                if clock.tzinfo is None:
+                    return clock
+            except ValueError:
+                pass
+        return parse_datetime(text, "time", self.time_formats).time()
 
     def _number(self, row: Sequence[Any], name: str) -> Decimal:
         return parse_decimal(self.columns.get(row, name), name, decimal_comma=self.decimal_comma)
@@ -225,7 +247,7 @@ class GenericTemplateCsv(FormatParser):
     def parse(self, source: Source, options: ParseOptions) -> Iterator[ParseResult]:
         rows = iter_csv(source)
         _, columns = locate_header(rows, self.ALIASES, TEMPLATE_REQUIRED, self.label)
-        builder = RowBuilder(columns, TEMPLATE_DATE, TEMPLATE_TIME)
+        builder = RowBuilder(columns, TEMPLATE_DATE, TEMPLATE_TIME, iso=True)
         for line, row in rows:
             if blank(row) or cell_text(row[0]).startswith("#"):
                 continue
