@@ -522,3 +522,33 @@ def test_mapped_date_column_holding_date_times(tmp_path: Path) -> None:
         (utc(2026, 5, 4, 4, 30, 5), False),
         (utc(2026, 5, 5, 6, 30), True),
     ]
+
+
+def test_ibkr_flex_with_header_and_trailer_records(tmp_path: Path) -> None:
+    """Flex queries "with header and trailer records": BOF/BOA/BOS rows, a record type and section
+    code before each row, and one header per account block."""
+    lines = (FIXTURES / "ibkr_flex.csv").read_text().splitlines()
+    header, rows = lines[0], lines[1:3]
+    body = [
+        '"BOF","U1234567","Trades","1","20260105","20260105","20260106;101010","Trades"',
+        '"BOA","U1234567"',
+        '"BOS","TRNT","Trades; trade date basis"',
+        f'"HEADER","TRNT",{header}',
+        *(f'"DATA","TRNT",{row}' for row in rows),
+        '"EOS","TRNT","2"',
+        '"EOA","U1234567"',
+        '"BOA","U7654321"',
+        f'"HEADER","TRNT",{header}',
+        f'"DATA","TRNT",{rows[0].replace("401001", "501001")}',
+        '"EOA","U7654321"',
+        '"EOF","U1234567"',
+    ]
+    path = tmp_path / "flex.csv"
+    path.write_text("\n".join(body) + "\n")
+    parser, parsed = registry.parse_file(path)
+    assert parser.name == "ibkr_flex_csv"
+    assert [(r.line, r.broker_trade_id) for r in parsed if isinstance(r, ParsedRow)] == [
+        (5, "401001"),
+        (6, "401002"),
+        (11, "501001"),
+    ]
