@@ -12,7 +12,7 @@ STEPS ?= 1
 MSG ?=
 
 .PHONY: help install dev down infra-up infra-down infra-status bootstrap db-migrate db-rollback db-reset \
-        db-revision test test-fast fuzz lint typecheck audit bench clean
+        db-revision test test-fast fuzz lint typecheck audit bench clean razorpay-simulate
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,12 @@ bench: install infra-up db-migrate ## Benchmarks; JSON results under bench/resul
 	$(RUN) python -m bench.write_path
 	$(RUN) python -m bench.trade_engine
 	$(RUN) python -m bench.parse_formats
+	$(RUN) python -m bench.webhooks
+
+PLAN ?= pro_monthly
+EVENTS ?= authenticated,activated,charged,invoice.paid
+razorpay-simulate: ## Subscribe the demo user to PLAN and have the Razorpay stand-in send EVENTS (needs `make dev`)
+	$(RUN) python -m deploy.razorpay.simulate --plan $(PLAN) --events $(EVENTS)
 
 clean: ## Remove caches (not .local data)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
