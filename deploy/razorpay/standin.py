@@ -217,6 +217,8 @@ class StandIn:
                 return 404, {"error": f"no subscription {subscription_id}"}
             if clock is not None:  # when the first event happens (a minute after this)
                 lc.clock = clock
+            else:  # events a minute apart, the last one now (never before an earlier simulation's)
+                lc.clock = max(lc.clock, int(time.time()) - 60 * len(events))
             deliveries = []
             for name in events:
                 event = name if "." in name else f"subscription.{name}"
