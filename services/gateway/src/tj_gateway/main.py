@@ -13,6 +13,7 @@ from tj_common.topics import IMPORTS_EVENTS, TRADES_EVENTS
 from tj_gateway.accounts.endpoints import router as accounts_router
 from tj_gateway.analytics.endpoints import router as analytics_router
 from tj_gateway.apikeys.endpoints import router as api_keys_router
+from tj_gateway.billing.endpoints import install_billing
 from tj_gateway.cache import ReadCache
 from tj_gateway.commands import CommandBus
 from tj_gateway.edge import install_edge
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
 
     commands.on_event.append(invalidate_reads)
     app.state.commands = commands
+    install_billing(app, commands, http, settings)
     app.state.trades_queries = QueryClient(http, settings.trades_query_url, "trades")
     app.state.imports_queries = QueryClient(http, settings.imports_query_url, "imports")
     return app
