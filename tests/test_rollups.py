@@ -182,3 +182,54 @@ async def test_live_projection_equals_rebuilt_and_derived(
 
     line = await eventually(rebuilt)
     assert line["equal"] and line["user_id"] == str(user_id) and line["live"] == result["rebuilt"]
+
+
+def counter(metrics_text: str, name: str, label: str) -> float:
+    for line in metrics_text.splitlines():
+        if line.startswith(f'{name}{{cache_key="{label}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_analytics_cache_hits_and_is_invalidated_by_writes(
+    client: httpx.AsyncClient, services: dict[str, ServiceProcess]
+) -> None:
+    user = await signup(client)
+    headers = auth(user["access_token"])
+    trades_url = services["trades"].url
+    day = "2026-06-05T{}+05:30"
+
+    async def record(*fills: dict[str, Any]) -> None:
+        response = await client.post("/api/v1/executions", json={"executions": list(fills)}, headers=headers)
+        assert response.status_code == 201, response.text
+
+    async def counts() -> tuple[float, float]:
+        text_ = (await client.get(f"{trades_url}/metrics")).text
+        return (
+            counter(text_, "cache_hits_total", "analytics_summary"),
+            counter(text_, "cache_misses_total", "analytics_summary"),
+        )
+
+    async def summary() -> dict[str, Any]:
+        response = await client.get(f"{trades_url}/internal/analytics/summary", params={"user_id": user["user"]["id"]})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    await record(fill("INFY", "buy", "5", "1500", day.format("09:30:00"), fees="0"))
+    await record(fill("INFY", "sell", "5", "1510", day.format("10:30:00"), fees="0"))
+    hits, misses = await counts()
+    first = await summary()
+    assert first["trade_count"] == 1
+    assert await counts() == (hits, misses + 1)
+    assert await summary() == first
+    assert await counts() == (hits + 1, misses + 1)
+
+    # A write's answer comes after the user's version moved: the next read is fresh.
+    await record(
+        fill("TCS", "buy", "1", "4000", day.format("11:00:00"), fees="0"),
+        fill("TCS", "sell", "1", "3990", day.format("11:30:00"), fees="0"),
+    )
+    fresh = await summary()
+    assert fresh["trade_count"] == 2 and fresh["loss_count"] == 1
+    assert await counts() == (hits + 1, misses + 2)

@@ -4,17 +4,20 @@ the equity curve, the daily calendar and breakdowns. Derived on read from the ro
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from tj_common.runtime import Runtime
 from tj_trades import projection, repository, tradebook
 from tj_trades import summary as stored_summary
+from tj_trades.cache import AnalyticsCache
 from tj_trades.domain import metrics
 from tj_trades.domain.metrics import ClosedTrade, MetricsConfig
 from tj_trades.queries import round_trips_of, utc
@@ -102,7 +105,26 @@ async def closed_trades(request: Request, f: Filters) -> tuple[list[ClosedTrade]
     return closed, config
 
 
+def cached(name: str) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Response]]]:
+    """Serve the endpoint from the analytics cache (per user and version, keyed by the query)."""
+
+    def wrap(compute: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Response]]:
+        @functools.wraps(compute)
+        async def endpoint(request: Request, filters: AnalyticsFilters, **extra: Any) -> Response:
+            cache: AnalyticsCache | None = getattr(request.app.state, "analytics_cache", None)
+            if cache is None:
+                return Response(json.dumps(await compute(request, filters, **extra)), media_type="application/json")
+            params = {**dataclasses.asdict(filters), **extra}
+            body = await cache.get_or_compute(filters.user_id, name, params, lambda: compute(request, filters, **extra))
+            return Response(body, media_type="application/json")
+
+        return endpoint
+
+    return wrap
+
+
 @router.get("/summary")
+@cached("analytics_summary")
 async def summary(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
     f = filters
     if f.symbol is None and f.tag is None and f.since is None and f.until is None:
@@ -122,21 +144,23 @@ async def summary(request: Request, filters: AnalyticsFilters) -> dict[str, Any]
 
 
 @router.get("/equity-curve")
+@cached("analytics_equity_curve")
 async def equity_curve(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
     return {"points": jsonable(metrics.equity_curve(*await closed_trades(request, filters)))}
 
 
 @router.get("/calendar")
+@cached("analytics_calendar")
 async def calendar(request: Request, filters: AnalyticsFilters) -> dict[str, Any]:
     return {"days": jsonable(metrics.daily_series(*await closed_trades(request, filters)))}
 
 
+Breakdown = Literal["symbol", "tag", "setup", "weekday", "hour", "holding_time"]
+
+
 @router.get("/breakdown")
-async def breakdown(
-    request: Request,
-    filters: AnalyticsFilters,
-    by: Literal["symbol", "tag", "setup", "weekday", "hour", "holding_time"],
-) -> dict[str, Any]:
+@cached("analytics_breakdown")
+async def breakdown(request: Request, filters: AnalyticsFilters, by: Breakdown) -> dict[str, Any]:
     f = filters
     trades, setups, config = await annotated_closed_trades(
         request, f.user_id, f.account_id, f.symbol, f.since, f.until, f.tag

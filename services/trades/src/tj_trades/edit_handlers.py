@@ -55,7 +55,14 @@ def make_edit_handlers(outbox: Outbox) -> dict[str, Handler]:
                 .where(trade_attachments.c.trade_id == trade.id, trade_attachments.c.user_id == user_id)
                 .returning(trade_attachments.c.object_key)
             )
-            await projection.mark(session, [(user_id, uuid.UUID(str(trade.account_id)), trade.symbol)])
+            account_id = uuid.UUID(str(trade.account_id))
+            await projection.mark(
+                session,
+                [
+                    (user_id, account_id, trade.symbol, leg.executed_at.astimezone(projection.IST).date())
+                    for leg in trade.legs
+                ],
+            )
             payload = contract.TradeDeleted(
                 command_id=delivery.envelope.id,
                 trade_id=trade.id,
@@ -80,7 +87,9 @@ def make_edit_handlers(outbox: Outbox) -> dict[str, Handler]:
                         executions.c.user_id == user_id,
                         repository.visible(user_id),
                     )
-                    .returning(executions.c.account_id, executions.c.exchange, executions.c.symbol)
+                    .returning(
+                        executions.c.account_id, executions.c.exchange, executions.c.symbol, executions.c.executed_at
+                    )
                 )
             ).first()
             if removed is None:

@@ -91,9 +91,7 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
         by_command: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         for row in await repository.insert_executions(session, rows):
             by_command[row["command_id"]].append(row)
-        await projection.mark(
-            session, {(r["user_id"], r["account_id"], projection.instrument(r["exchange"], r["symbol"])) for r in rows}
-        )
+        await projection.mark(session, {g for r in rows for g in projection.groups_of_rows(r["user_id"], [r])})
         events.extend(_recorded(d, account_id, by_command[d.envelope.id]) for d, account_id in accepted)
         await outbox.put_many(session, events)
 

@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from tj_common.runtime import Runtime, serve
 from tj_common.topics import TRADES_COMMANDS
 from tj_trades.analytics import router as analytics_router
+from tj_trades.cache import AnalyticsCache
 from tj_trades.edit_handlers import make_edit_handlers
 from tj_trades.handlers import make_handlers
 from tj_trades.import_handlers import make_import_handlers
@@ -21,23 +22,29 @@ from tj_trades.settings import Settings
 def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = Runtime(settings, metadata=metadata, tracer_provider=tracer_provider)
-    runtime.consumer = runtime.make_consumer(
-        {
-            **make_handlers(runtime.outbox),
-            **make_import_handlers(runtime.outbox),
-            **make_edit_handlers(runtime.outbox),
-        },
-        [TRADES_COMMANDS.name],
+    cache = AnalyticsCache(runtime.redis)
+    handlers = {
+        **make_handlers(runtime.outbox),
+        **make_import_handlers(runtime.outbox),
+        **make_edit_handlers(runtime.outbox),
+    }
+    consumer = runtime.make_consumer(
+        {name: cache.tracking(handler) for name, handler in handlers.items()}, [TRADES_COMMANDS.name]
     )
+    # Versions are bumped after each commit, ahead of the relay that publishes the results.
+    consumer.on_commit = cache.after_commit(consumer.on_commit)
+    runtime.consumer = consumer
     refresher = Refresher(runtime.sessionmaker)
     runtime.on_stop.append(refresher.stop)
-    return runtime.create_app(
+    app = runtime.create_app(
         title="Trading Journal trades service",
         routers=[router, analytics_router],
         on_start=[refresher.start],
         docs_url=None,
         redoc_url=None,
     )
+    app.state.analytics_cache = cache
+    return app
 
 
 def run() -> None:

@@ -238,13 +238,30 @@ daily_rollups = Table(
     PrimaryKeyConstraint("user_id", "account_id", "day", name="pk_daily_rollups"),
 )
 
-# (account, instrument) groups whose executions changed since their trades were computed.
+# Each execution's charges: the broker's, or estimated per contract note (all of the account's
+# executions of the IST trading day), so a trade's charges need no other day recomputed.
+execution_charges = Table(
+    "execution_charges",
+    metadata,
+    Column(
+        "execution_id",
+        UUID(as_uuid=True),
+        ForeignKey("trades.executions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("charges", Numeric(), nullable=True),
+    Column("source", String(12), nullable=False),
+)
+
+# (account, instrument, IST day)s whose executions changed since their trades were computed.
 projection_dirty = Table(
     "projection_dirty",
     metadata,
     Column("user_id", UUID(as_uuid=True), nullable=False),
     Column("account_id", UUID(as_uuid=True), nullable=False),
     Column("instrument", String(90), nullable=False),
+    Column("day", Date, nullable=False),
     Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("user_id", "account_id", "instrument", name="pk_projection_dirty"),
+    PrimaryKeyConstraint("user_id", "account_id", "instrument", "day", name="pk_projection_dirty"),
 )

@@ -19,8 +19,9 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -29,11 +30,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tj_trades import repository, tradebook
-from tj_trades.models import daily_rollups, executions, projection_dirty, trade_rows
+from tj_trades.models import daily_rollups, execution_charges, executions, projection_dirty, trade_rows
 
 log = logging.getLogger(__name__)
 
-Group = tuple[uuid.UUID, uuid.UUID, str]  # user, account, "<exchange>:<symbol>"
+Group = tuple[uuid.UUID, uuid.UUID, str, date]  # user, account, "<exchange>:<symbol>", IST trade date
+IST = ZoneInfo("Asia/Kolkata")
 
 
 def instrument(exchange: str, symbol: str) -> str:
@@ -42,33 +44,44 @@ def instrument(exchange: str, symbol: str) -> str:
 
 async def mark(session: AsyncSession, groups: Iterable[Group]) -> None:
     """Mark groups stale (in the writer's transaction), in a fixed order against deadlocks."""
-    unique = sorted(set(groups), key=lambda g: (str(g[0]), str(g[1]), g[2]))
+    unique = sorted(set(groups), key=lambda g: (str(g[0]), str(g[1]), g[2], g[3]))
     if not unique:
         return
     statement = pg_insert(projection_dirty).values(
-        [{"user_id": u, "account_id": a, "instrument": i} for u, a, i in unique]
+        [{"user_id": u, "account_id": a, "instrument": i, "day": d} for u, a, i, d in unique]
     )
     await session.execute(
         statement.on_conflict_do_update(
-            index_elements=[projection_dirty.c.user_id, projection_dirty.c.account_id, projection_dirty.c.instrument],
+            index_elements=[
+                projection_dirty.c.user_id,
+                projection_dirty.c.account_id,
+                projection_dirty.c.instrument,
+                projection_dirty.c.day,
+            ],
             set_={"marked_at": func.now()},
         )
     )
 
 
 def groups_of_rows(user_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> set[Group]:
-    return {(user_id, r["account_id"], instrument(r["exchange"], r["symbol"])) for r in rows}
+    """The groups of execution rows (with account_id, exchange, symbol, executed_at)."""
+    return {
+        (user_id, r["account_id"], instrument(r["exchange"], r["symbol"]), r["executed_at"].astimezone(IST).date())
+        for r in rows
+    }
 
 
 _MARK_EXECUTIONS = (
-    "INSERT INTO trades.projection_dirty (user_id, account_id, instrument) "
-    "SELECT DISTINCT user_id, account_id, exchange || ':' || symbol FROM trades.executions WHERE {column} = :v "
-    "ON CONFLICT (user_id, account_id, instrument) DO UPDATE SET marked_at = now()"
+    "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
+    "SELECT DISTINCT user_id, account_id, exchange || ':' || symbol, (executed_at AT TIME ZONE 'Asia/Kolkata')::date "
+    "FROM trades.executions WHERE {column} = :v "
+    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = now()"
 )
 _MARK_TRADES = (
-    "INSERT INTO trades.projection_dirty (user_id, account_id, instrument) "
-    "SELECT DISTINCT user_id, account_id, instrument FROM trades.trade_rows WHERE account_id = :v "
-    "ON CONFLICT (user_id, account_id, instrument) DO UPDATE SET marked_at = now()"
+    "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
+    "SELECT DISTINCT user_id, account_id, instrument, (opened_at AT TIME ZONE 'Asia/Kolkata')::date "
+    "FROM trades.trade_rows WHERE account_id = :v "
+    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = now()"
 )
 MARK_SQL = {
     "import_id": [_MARK_EXECUTIONS.format(column="import_id")],
@@ -83,23 +96,35 @@ async def mark_where(session: AsyncSession, column: Literal["import_id", "accoun
 
 
 async def refresh(session: AsyncSession, user_id: uuid.UUID) -> int:
-    """Recompute the user's dirty groups; the number of groups recomputed."""
+    """Recompute the user's dirty groups; the number of (account, instrument) groups recomputed.
+
+    First the charges of every execution of the touched (account, IST day)s (a contract note
+    covers the whole day), then the round trips of the touched instruments and of the ones whose
+    charges moved, then the rollup rows of the days their trades close on."""
     locked = (
         await session.execute(
-            select(projection_dirty.c.account_id, projection_dirty.c.instrument)
+            select(projection_dirty.c.account_id, projection_dirty.c.instrument, projection_dirty.c.day)
             .where(projection_dirty.c.user_id == user_id)
-            .order_by(projection_dirty.c.account_id, projection_dirty.c.instrument)
+            .order_by(projection_dirty.c.account_id, projection_dirty.c.instrument, projection_dirty.c.day)
             .with_for_update()
         )
     ).all()
-    groups = {(r.account_id, r.instrument) for r in locked}
-    if not groups:
+    if not locked:
         return 0
-    await _recompute(session, user_id, groups)
+    accounts = await repository.account_settings(session, user_id)
+    groups = {(r.account_id, r.instrument) for r in locked}
+    days: dict[uuid.UUID, set[date]] = defaultdict(set)
+    for r in locked:
+        days[r.account_id].add(r.day)
+    for account_id, account_days in days.items():
+        groups |= await _recharge(session, user_id, account_id, account_days, accounts)
+    await _recompute(session, user_id, groups, accounts)
     await session.execute(
         delete(projection_dirty).where(
             projection_dirty.c.user_id == user_id,
-            tuple_(projection_dirty.c.account_id, projection_dirty.c.instrument).in_(list(groups)),
+            tuple_(projection_dirty.c.account_id, projection_dirty.c.instrument, projection_dirty.c.day).in_(
+                [(r.account_id, r.instrument, r.day) for r in locked]
+            ),
         )
     )
     return len(groups)
@@ -112,24 +137,113 @@ async def rebuild(session: AsyncSession, user_id: uuid.UUID) -> None:
     )
     await session.execute(delete(trade_rows).where(trade_rows.c.user_id == user_id))
     await session.execute(delete(daily_rollups).where(daily_rollups.c.user_id == user_id))
-    await _recompute(session, user_id, None)
+    await session.execute(delete(execution_charges).where(execution_charges.c.user_id == user_id))
+    accounts = await repository.account_settings(session, user_id)
+    rows = await _visible_rows(session, user_id)
+    charges = tradebook.execution_charges(rows, tradebook.plans_of(accounts))
+    await _store_charges(session, user_id, charges)
+    await _recompute(session, user_id, None, accounts, rows=rows, charges=charges)
     await session.execute(delete(projection_dirty).where(projection_dirty.c.user_id == user_id))
 
 
-async def _recompute(session: AsyncSession, user_id: uuid.UUID, groups: set[tuple[uuid.UUID, str]] | None) -> None:
-    query = select(*repository.EXECUTION_COLUMNS).where(executions.c.user_id == user_id, repository.visible(user_id))
-    if groups is not None:
-        query = query.where(
-            executions.c.account_id.in_({a for a, _ in groups}),
-            executions.c.symbol.in_({i.partition(":")[2] for _, i in groups}),
-        )
-    rows = [
-        dict(r._mapping)
-        for r in (await session.execute(query)).all()
-        if groups is None or (r.account_id, instrument(r.exchange, r.symbol)) in groups
+async def _visible_rows(session: AsyncSession, user_id: uuid.UUID, *conditions: Any) -> list[dict[str, Any]]:
+    query = select(*repository.EXECUTION_COLUMNS).where(
+        executions.c.user_id == user_id, repository.visible(user_id), *conditions
+    )
+    return [dict(r._mapping) for r in (await session.execute(query)).all()]
+
+
+async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tradebook.Charges) -> None:
+    values = [
+        {"execution_id": e, "user_id": user_id, "charges": amount, "source": source}
+        for e, (amount, source) in charges.items()
     ]
-    accounts = await repository.account_settings(session, user_id)
-    trades, sources = tradebook.round_trips(rows, accounts)
+    for start in range(0, len(values), 5000):
+        statement = pg_insert(execution_charges).values(values[start : start + 5000])
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[execution_charges.c.execution_id],
+                set_={"charges": statement.excluded.charges, "source": statement.excluded.source},
+            )
+        )
+
+
+async def _recharge(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID,
+    days: set[date],
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+) -> set[tuple[uuid.UUID, str]]:
+    """Re-estimate the charges of the account's executions on these IST days; the groups whose
+    executions' charges changed."""
+    first = datetime.combine(min(days), time(), IST)
+    last = datetime.combine(max(days) + timedelta(days=1), time(), IST)
+    rows = [
+        r
+        for r in await _visible_rows(
+            session,
+            user_id,
+            executions.c.account_id == account_id,
+            executions.c.executed_at >= first,
+            executions.c.executed_at < last,
+        )
+        if r["executed_at"].astimezone(IST).date() in days
+    ]
+    if not rows:
+        return set()
+    charges = tradebook.execution_charges(rows, tradebook.plans_of(accounts))
+    old = {
+        r.execution_id: (None if r.charges is None else Decimal(r.charges), r.source)
+        for r in await session.execute(
+            select(execution_charges).where(execution_charges.c.execution_id.in_(list(charges)))
+        )
+    }
+    await _store_charges(session, user_id, charges)
+    return {
+        (r["account_id"], instrument(r["exchange"], r["symbol"])) for r in rows if old.get(r["id"]) != charges[r["id"]]
+    }
+
+
+async def _recompute(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    groups: set[tuple[uuid.UUID, str]] | None,
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+    *,
+    rows: list[dict[str, Any]] | None = None,
+    charges: tradebook.Charges | None = None,
+) -> None:
+    """Store the round trips of the groups (all with None) from their executions' stored charges."""
+    if rows is None:
+        conditions = []
+        if groups is not None:
+            conditions = [
+                executions.c.account_id.in_({a for a, _ in groups}),
+                executions.c.symbol.in_({i.partition(":")[2] for _, i in groups}),
+            ]
+        rows = [
+            r
+            for r in await _visible_rows(session, user_id, *conditions)
+            if groups is None or (r["account_id"], instrument(r["exchange"], r["symbol"])) in groups
+        ]
+    if charges is None:
+        stored = await session.execute(
+            select(execution_charges).where(execution_charges.c.execution_id.in_([r["id"] for r in rows]))
+        )
+        known: dict[uuid.UUID, tuple[Decimal | None, tradebook.ChargesSource]] = {
+            r.execution_id: (None if r.charges is None else Decimal(r.charges), r.source) for r in stored
+        }
+        missing = [r for r in rows if r["id"] not in known]
+        if missing:  # never marked (cannot happen through the handlers): estimate their days now
+            by_account: dict[uuid.UUID, set[date]] = defaultdict(set)
+            for r in missing:
+                by_account[r["account_id"]].add(r["executed_at"].astimezone(IST).date())
+            for account_id, account_days in by_account.items():
+                await _recharge(session, user_id, account_id, account_days, accounts)
+            return await _recompute(session, user_id, groups, accounts, rows=rows)
+        charges = known
+    trades, sources = tradebook.round_trips(rows, accounts, charges)
 
     touched: dict[uuid.UUID, set[date]] = defaultdict(set)
     if groups is not None:
@@ -148,7 +262,7 @@ async def _recompute(session: AsyncSession, user_id: uuid.UUID, groups: set[tupl
         account_id = uuid.UUID(str(trade.account_id))
         close_day = None
         if trade.closed_at is not None and str(trade.status) == "closed":
-            close_day = trade.closed_at.astimezone(zones.get(account_id, ZoneInfo("Asia/Kolkata"))).date()
+            close_day = trade.closed_at.astimezone(zones.get(account_id, IST)).date()
             touched[account_id].add(close_day)
         new_rows.append(
             {
@@ -173,6 +287,7 @@ async def _recompute(session: AsyncSession, user_id: uuid.UUID, groups: set[tupl
     for start in range(0, len(new_rows), 5000):
         await session.execute(trade_rows.insert(), new_rows[start : start + 5000])
     await _rollup(session, user_id, None if groups is None else touched)
+    return None
 
 
 _ROLLUP_SQL = """

@@ -107,17 +107,27 @@ def _segment(row: dict[str, Any]) -> ch.Segment:
     return _SEGMENTS.get(parsed.segment, ch.Segment.EQUITY)
 
 
+Charges = Mapping[uuid.UUID, tuple[Decimal | None, ChargesSource]]
+
+
+def plans_of(accounts: Mapping[uuid.UUID, Mapping[str, Any]]) -> dict[uuid.UUID, str]:
+    return {a: settings.get("brokerage_plan") or "zerodha" for a, settings in accounts.items()}
+
+
 def round_trips(
-    rows: Sequence[dict[str, Any]], accounts: Mapping[uuid.UUID, Mapping[str, Any]] | None = None
+    rows: Sequence[dict[str, Any]],
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]] | None = None,
+    charges: Charges | None = None,
 ) -> tuple[list[RoundTrip], dict[uuid.UUID, ChargesSource]]:
     """The user's trades from their executions, and each trade's charges source. ``accounts``
     (see repository.account_settings) gives each account's brokerage plan and long-only flag: in a
-    long-only account a sell beyond the position held is an ``unmatched`` trade, never a short."""
+    long-only account a sell beyond the position held is an ``unmatched`` trade, never a short.
+    ``charges`` of each execution, when already known (the stored projection keeps them: they
+    depend on every execution of the account's trading day, not only on the instrument's)."""
     accounts = accounts or {}
     long_only_accounts = {a for a, settings in accounts.items() if settings.get("long_only")}
-    charges = execution_charges(
-        rows, {a: settings.get("brokerage_plan") or "zerodha" for a, settings in accounts.items()}
-    )
+    if charges is None:
+        charges = execution_charges(rows, plans_of(accounts))
     fills = [
         Fill(
             execution_id=row["id"],
