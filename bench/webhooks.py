@@ -266,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait_healthy(timeout=90.0)
         say("services healthy")
         gateway, billing = procs[0].url, procs[1].url
+        load_before = os.getloadavg()
         load = run_async(lambda: run_load(gateway, billing, steps, secret))
+        load["load_average_before_after"] = [list(load_before), list(os.getloadavg())]
         at_goal = next((s for s in load["steps"] if s["rate_per_s"] == GOAL_RATE), None)
         p95 = at_goal["p95_ms"] if at_goal else None
         report = {

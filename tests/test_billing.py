@@ -198,6 +198,7 @@ async def test_subscribe_verify_charge_and_entitlements(
     )
     assert verified.status_code == 200, verified.text
     assert verified.json()["payment_id"] == "pay_Checkout000001"
+    assert verified.json()["subscription"]["status"] == "authenticated"
 
     # Razorpay's life of it, as the stand-in sends it: signed webhooks to the gateway.
     webhook_url = f"{services['gateway'].url}/api/webhooks/razorpay"

@@ -31,6 +31,7 @@ from tj_billing.domain import (
     apply_subscription_update,
     effective_plan,
     payment_moves_forward,
+    subscription_rank,
 )
 from tj_billing.metrics import ENTITLEMENTS_CHANGED, WEBHOOKS
 from tj_billing.razorpay_client import PaymentProviderError, PaymentProviderUnavailable, RazorpayApi, plan_ids
@@ -210,6 +211,8 @@ class Billing:
         except (PaymentProviderUnavailable, PaymentProviderError):
             entity = {"status": "authenticated"}
         status = entity.get("status") or "authenticated"
+        if subscription_rank(status) < subscription_rank("authenticated"):
+            status = "authenticated"  # a verified checkout signature means the mandate is in place
         update = self._update_from_entity(entity, status, datetime.now(UTC))
         new, _ = apply_subscription_update(state, update)
         await repository.save_state(session, row.id, new)
