@@ -29,7 +29,7 @@ from sqlalchemy import delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tj_trades import repository, tradebook
+from tj_trades import repository, staging, tradebook
 from tj_trades.models import daily_rollups, execution_charges, executions, projection_dirty, trade_rows
 
 log = logging.getLogger(__name__)
@@ -153,19 +153,50 @@ async def _visible_rows(session: AsyncSession, user_id: uuid.UUID, *conditions: 
     return [dict(r._mapping) for r in (await session.execute(query)).all()]
 
 
+_STORE_CHARGES = """
+INSERT INTO trades.execution_charges (execution_id, user_id, charges, source)
+SELECT r.execution_id, $1, r.charges, r.source FROM unnest($2::uuid[], $3::numeric[], $4::text[])
+    AS r(execution_id, charges, source)
+ON CONFLICT (execution_id) DO UPDATE SET charges = excluded.charges, source = excluded.source
+"""
+
+_TRADE_COLUMNS = (
+    ("trade_id", "uuid"),
+    ("user_id", "uuid"),
+    ("account_id", "uuid"),
+    ("instrument", "text"),
+    ("side", "text"),
+    ("status", "text"),
+    ("opened_at", "timestamptz"),
+    ("closed_at", "timestamptz"),
+    ("close_day", "date"),
+    ("quantity", "numeric"),
+    ("entry_price", "numeric"),
+    ("multiplier", "numeric"),
+    ("gross_pnl", "numeric"),
+    ("charges", "numeric"),
+    ("net_pnl", "numeric"),
+    ("charges_source", "text"),
+)
+_STORE_TRADES = (
+    f"INSERT INTO trades.trade_rows ({', '.join(c for c, _ in _TRADE_COLUMNS)}) "  # noqa: S608 - constant
+    f"SELECT * FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, (_, t) in enumerate(_TRADE_COLUMNS))})"
+)
+
+
 async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tradebook.Charges) -> None:
-    values = [
-        {"execution_id": e, "user_id": user_id, "charges": amount, "source": source}
-        for e, (amount, source) in charges.items()
-    ]
-    for start in range(0, len(values), 5000):
-        statement = pg_insert(execution_charges).values(values[start : start + 5000])
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[execution_charges.c.execution_id],
-                set_={"charges": statement.excluded.charges, "source": statement.excluded.source},
-            )
-        )
+    if not charges:
+        return
+    connection = await staging.driver(session)
+    ids = list(charges)
+    await connection.execute(_STORE_CHARGES, user_id, ids, [charges[e][0] for e in ids], [charges[e][1] for e in ids])
+
+
+async def _store_trades(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    connection = await staging.driver(session)
+    await connection.execute(_STORE_TRADES, *([r[c] for r in rows] for c, _ in _TRADE_COLUMNS))
 
 
 async def _recharge(
@@ -284,8 +315,7 @@ async def _recompute(
                 "charges_source": sources[trade.id],
             }
         )
-    for start in range(0, len(new_rows), 5000):
-        await session.execute(trade_rows.insert(), new_rows[start : start + 5000])
+    await _store_trades(session, new_rows)
     await _rollup(session, user_id, None if groups is None else touched)
     return None
 

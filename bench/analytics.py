@@ -1,0 +1,294 @@
+"""Benchmark of analytics on a large history: ``GET /internal/analytics/summary`` of the trades
+service for one user with 100,000 closed trades, uncached and cached, and the rebuild of that
+user's projection (round trips, per-execution charges, daily rollups) from the executions.
+
+    uv run python -m bench.analytics                      # 100,000 trades, about 2-4 minutes
+    uv run python -m bench.analytics --trades 10000       # smoke run
+
+Like bench/write_path.py it runs its own trades process on topics of its own and a database of its
+own (created, migrated, dropped at the end). The history (two executions per trade: intraday round
+trips over ten symbols, about 40 trades a day; charges estimated by the India engine, or the
+broker's with ``--fees broker``) is written straight into the database with COPY: ingest has its
+own benchmark (bench/ingest.py). Then:
+
+1. rebuild: ``projection.rebuild`` of the user, timed (goal ≤ 5 s for 100,000 trades);
+2. uncached summary: each request after a bump of the user's cache version (a miss), so it is
+   computed from the stored projection (goal p95 ≤ 100 ms);
+3. cached summary: the same request repeated (goal p95 ≤ 5 ms).
+
+JSON to bench/results/analytics-<stamp>.json (and analytics-latest.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import secrets
+import signal
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.write_path import (
+    RESULTS_DIR,
+    BenchDatabase,
+    git_info,
+    machine_info,
+    ms,
+    percentile,
+    run_async,
+    say,
+    stop_services,
+)
+from tests import harness
+
+SYMBOLS = ("RELIANCE", "INFY", "TCS", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "LT", "AXISBANK", "KOTAKBANK")
+GOALS = {"summary_uncached_p95_ms": 100.0, "summary_cached_p95_ms": 5.0, "rebuild_s": 5.0}
+
+
+def history(
+    user_id: uuid.UUID, account_id: uuid.UUID, trades: int, broker_fees: bool, seed: int = 7
+) -> list[tuple[Any, ...]]:
+    """Executions as COPY records (columns: see COLUMNS)."""
+    rng = random.Random(seed)
+    start = datetime(2020, 1, 6, 4, 0, tzinfo=UTC)
+    command_id = uuid.uuid4()
+    records = []
+    for i in range(trades):
+        at = start + timedelta(days=i // 40, minutes=(i % 40) * 9)
+        qty = Decimal(rng.randint(1, 200))
+        price = Decimal(rng.randint(10_000, 400_000)) / 100
+        exit_price = price + Decimal(rng.randint(-300, 300)) / 100
+        symbol = SYMBOLS[i % len(SYMBOLS)]
+        for side, px, when in (("buy", price, at), ("sell", exit_price, at + timedelta(minutes=5))):
+            fees = Decimal(rng.randint(500, 4000)) / 100 if broker_fees else None
+            records.append(
+                (
+                    uuid.uuid4(),
+                    user_id,
+                    account_id,
+                    command_id,
+                    symbol,
+                    "NSE",
+                    "equity",
+                    side,
+                    qty,
+                    px,
+                    fees,
+                    "INR",
+                    when,
+                    "MIS",
+                )
+            )
+    return records
+
+
+COLUMNS = (
+    "id",
+    "user_id",
+    "account_id",
+    "command_id",
+    "symbol",
+    "exchange",
+    "segment",
+    "side",
+    "quantity",
+    "price",
+    "fees",
+    "currency",
+    "executed_at",
+    "product",
+)
+
+
+async def load_history(url: str, trades: int, broker_fees: bool) -> tuple[uuid.UUID, uuid.UUID]:
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    user_id, account_id = uuid.uuid4(), uuid.uuid4()
+    conn = await asyncpg.connect(
+        host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password, database=parsed.database
+    )
+    try:
+        await conn.execute(
+            "INSERT INTO trades.accounts (id, user_id, name, starting_balance) VALUES ($1, $2, 'Bench', 10000000)",
+            account_id,
+            user_id,
+        )
+        records = history(user_id, account_id, trades, broker_fees)
+        await conn.copy_records_to_table("executions", schema_name="trades", columns=COLUMNS, records=records)
+        await conn.execute("ANALYZE trades.executions")
+    finally:
+        await conn.close()
+    return user_id, account_id
+
+
+async def rebuild(url: str, user_id: uuid.UUID) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    from tj_common.db import make_engine, make_sessionmaker
+    from tj_trades import projection
+    from tj_trades.settings import Settings
+
+    engine = make_engine(Settings(database_url=url), pool_size=1)
+    try:
+        sessionmaker = make_sessionmaker(engine)
+        started = time.perf_counter()
+        async with sessionmaker() as session, session.begin():
+            await projection.rebuild(session, user_id)
+        seconds = time.perf_counter() - started
+        async with sessionmaker() as session:
+            summed = await projection.checksum(session, user_id)
+        async with engine.connect() as connection:
+            await connection.execute(text("ANALYZE trades.trade_rows"))
+            await connection.execute(text("ANALYZE trades.daily_rollups"))
+            await connection.commit()
+    finally:
+        await engine.dispose()
+    return {"seconds": round(seconds, 3), **summed}
+
+
+async def summaries(base: str, user_id: uuid.UUID, requests: int, bump: bool) -> tuple[list[float], dict[str, Any]]:
+    import redis.asyncio as aioredis
+
+    from tj_common.settings import ServiceSettings
+    from tj_trades.cache import version_key
+
+    redis = aioredis.from_url(ServiceSettings().redis_url)
+    times: list[float] = []
+    body: dict[str, Any] = {}
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            for i in range(requests + 3):
+                if bump:
+                    await redis.incr(version_key(user_id))
+                started = time.perf_counter()
+                response = await client.get("/internal/analytics/summary", params={"user_id": str(user_id)})
+                elapsed = time.perf_counter() - started
+                if response.status_code != 200:
+                    raise RuntimeError(f"summary answered {response.status_code}: {response.text[:300]}")
+                body = response.json()
+                if i >= 3:  # the first requests warm connections and caches
+                    times.append(elapsed)
+    finally:
+        await redis.aclose()
+    return sorted(times), body
+
+
+def stats(times: list[float]) -> dict[str, Any]:
+    return {
+        "requests": len(times),
+        "p50_ms": ms(percentile(times, 50)),
+        "p95_ms": ms(percentile(times, 95)),
+        "p99_ms": ms(percentile(times, 99)),
+        "max_ms": ms(times[-1] if times else None),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.analytics", description=__doc__)
+    parser.add_argument("--trades", type=int, default=100_000, help="closed trades of the user (2 executions each)")
+    parser.add_argument("--requests", type=int, default=200, help="summary requests per variant")
+    parser.add_argument("--fees", choices=("estimated", "broker"), default="estimated")
+    parser.add_argument("--output-dir", default=str(RESULTS_DIR))
+    args = parser.parse_args(argv)
+    started = datetime.now(UTC)
+    run_id = secrets.token_hex(4)
+    prefix = f"bench-{run_id}."
+    os.environ["KAFKA_TOPIC_PREFIX"] = prefix
+    from tj_common.topics import delete_topics, ensure_topics, topic_names
+    from tj_trades.settings import Settings as TradesSettings
+
+    settings = TradesSettings(environment="development")
+    database = BenchDatabase(run_id, {"trades": settings.database_url})
+    for service, url in database.service_urls.items():
+        os.environ[f"{service.upper()}_DATABASE_URL"] = url
+    port = harness.free_port()
+    proc = harness.ServiceProcess(
+        "trades", port, {"ENVIRONMENT": "development", "LOG_LEVEL": "WARNING", "KAFKA_TOPIC_PREFIX": prefix}
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    say(f"bench run {run_id}: database {database.name}, trades :{port}, {args.trades} trades ({args.fees} charges)")
+    try:
+        run_async(database.create)
+        database.migrate()
+        run_async(lambda: ensure_topics(settings.kafka_bootstrap_servers, settings.topic_partitions, 1))
+        url = database.service_urls["trades"]
+        user_id, _ = run_async(lambda: load_history(url, args.trades, args.fees == "broker"))
+        say(f"loaded {2 * args.trades} executions")
+        rebuilt = run_async(lambda: rebuild(url, user_id))
+        say(f"rebuild: {rebuilt['seconds']} s for {rebuilt['trades']} trades, {rebuilt['days']} days")
+        proc.start({"INSTANCE_ID": f"bench-{run_id}-trades"})
+        proc.wait_healthy(timeout=90.0)
+        uncached, body = run_async(lambda: summaries(proc.url, user_id, args.requests, bump=True))
+        say(f"uncached summary: {stats(uncached)}")
+        cached, cached_body = run_async(lambda: summaries(proc.url, user_id, args.requests, bump=False))
+        say(f"cached summary: {stats(cached)}")
+        if body != cached_body or body["trade_count"] != args.trades:
+            raise RuntimeError(f"unexpected summary: {body.get('trade_count')} trades")
+        report = {
+            "benchmark": "analytics",
+            "at": started.isoformat(),
+            **git_info(),
+            "machine": machine_info(),
+            "closed_trades": args.trades,
+            "executions": 2 * args.trades,
+            "charges": args.fees,
+            "rebuild": rebuilt,
+            "summary_uncached": stats(uncached),
+            "summary_cached": stats(cached),
+            "net_pnl": body["net_pnl"],
+            "goals": {
+                "summary_uncached_p95_ms": {
+                    "goal": GOALS["summary_uncached_p95_ms"],
+                    "value": ms(percentile(uncached, 95)),
+                    "pass": (percentile(uncached, 95) or 1e9) * 1000 <= GOALS["summary_uncached_p95_ms"],
+                },
+                "summary_cached_p95_ms": {
+                    "goal": GOALS["summary_cached_p95_ms"],
+                    "value": ms(percentile(cached, 95)),
+                    "pass": (percentile(cached, 95) or 1e9) * 1000 <= GOALS["summary_cached_p95_ms"],
+                },
+                "rebuild_s": {
+                    "goal": GOALS["rebuild_s"],
+                    "value": rebuilt["seconds"],
+                    "pass": rebuilt["seconds"] <= GOALS["rebuild_s"],
+                },
+            },
+        }
+        out = Path(args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        stamp = started.strftime("%Y%m%dT%H%M%SZ")
+        text = json.dumps(report, indent=2, default=str) + "\n"
+        (out / f"analytics-{stamp}.json").write_text(text)
+        (out / "analytics-latest.json").write_text(text)
+        for goal, verdict in report["goals"].items():
+            print(f"goal {goal}: {'PASS' if verdict['pass'] else 'FAIL'} ({verdict['value']})")
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except RuntimeError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop_services([proc])
+        with contextlib.suppress(Exception):
+            run_async(
+                lambda: delete_topics(settings.kafka_bootstrap_servers, list(topic_names(settings.topic_partitions)))
+            )
+        with contextlib.suppress(Exception):
+            run_async(database.drop)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
