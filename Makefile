@@ -77,6 +77,7 @@ audit: ## pip-audit of the locked dependencies
 
 bench: install infra-up db-migrate ## Benchmarks; JSON results under bench/results/
 	$(RUN) python -m bench.write_path
+	$(RUN) python -m bench.read_cache
 	$(RUN) python -m bench.trade_engine
 	$(RUN) python -m bench.parse_formats
 	$(RUN) python -m bench.webhooks
