@@ -135,10 +135,10 @@ async def summary(request: Request, filters: AnalyticsFilters) -> dict[str, Any]
             accounts = await repository.account_settings(session, f.user_id)
             config = tradebook.metrics_config(accounts, f.account_id)
             if stored_summary.supported(config):
-                stored: dict[str, Any] = jsonable(
-                    await stored_summary.summary(session, f.user_id, f.account_id, config, accounts)
-                )
-                return stored
+                found = await stored_summary.summary(session, f.user_id, f.account_id, config)
+                if found is not None:
+                    stored: dict[str, Any] = jsonable(found)
+                    return stored
     result: dict[str, Any] = jsonable(metrics.compute_metrics(*await closed_trades(request, filters)))
     return result
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -235,6 +236,20 @@ daily_rollups = Table(
     Column("gross_pnl", Numeric(), nullable=False),
     Column("charges", Numeric(), nullable=False),
     Column("net_pnl", Numeric(), nullable=False),
+    # What the summary needs to chain the days in close order (see projection.day_composite).
+    Column("sum_wins", Numeric(), nullable=False, server_default="0"),
+    Column("sum_losses", Numeric(), nullable=False, server_default="0"),
+    Column("largest_win", Numeric(), nullable=True),
+    Column("largest_loss", Numeric(), nullable=True),
+    Column("first_kind", SmallInteger, nullable=False, server_default="0"),
+    Column("first_run", Integer, nullable=False, server_default="0"),
+    Column("last_kind", SmallInteger, nullable=False, server_default="0"),
+    Column("last_run", Integer, nullable=False, server_default="0"),
+    Column("best_win_run", Integer, nullable=False, server_default="0"),
+    Column("best_loss_run", Integer, nullable=False, server_default="0"),
+    Column("segments", JSONB, nullable=False, server_default="[]"),
+    # The time zone of the day; rows of all accounts together have account_id ALL_ACCOUNTS.
+    Column("zone", String(64), nullable=True),
     PrimaryKeyConstraint("user_id", "account_id", "day", name="pk_daily_rollups"),
 )
 

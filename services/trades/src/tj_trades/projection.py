@@ -21,7 +21,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tj_trades import repository, staging, tradebook
+from tj_trades.domain.metrics import _WORK
 from tj_trades.models import daily_rollups, execution_charges, executions, projection_dirty, trade_rows
 
 log = logging.getLogger(__name__)
@@ -276,17 +277,17 @@ async def _recompute(
         charges = known
     trades, sources = tradebook.round_trips(rows, accounts, charges)
 
-    touched: dict[uuid.UUID, set[date]] = defaultdict(set)
+    touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     if groups is not None:
         stale = tuple_(trade_rows.c.account_id, trade_rows.c.instrument).in_(list(groups))
         old = await session.execute(
             delete(trade_rows)
             .where(trade_rows.c.user_id == user_id, stale)
-            .returning(trade_rows.c.account_id, trade_rows.c.close_day)
+            .returning(trade_rows.c.account_id, trade_rows.c.closed_at, trade_rows.c.status)
         )
-        for account_id, day in old.all():
-            if day is not None:
-                touched[account_id].add(day)
+        for account_id, closed_at, status in old.all():
+            if closed_at is not None and status == "closed":
+                touched[account_id].add(closed_at)
     zones = {a: ZoneInfo(s["timezone"]) for a, s in accounts.items()}
     new_rows = []
     for trade in trades:
@@ -294,7 +295,7 @@ async def _recompute(
         close_day = None
         if trade.closed_at is not None and str(trade.status) == "closed":
             close_day = trade.closed_at.astimezone(zones.get(account_id, IST)).date()
-            touched[account_id].add(close_day)
+            touched[account_id].add(trade.closed_at)
         new_rows.append(
             {
                 "trade_id": trade.id,
@@ -316,42 +317,142 @@ async def _recompute(
             }
         )
     await _store_trades(session, new_rows)
-    await _rollup(session, user_id, None if groups is None else touched)
+    await _rollup(session, user_id, accounts, None if groups is None else touched)
     return None
 
 
-_ROLLUP_SQL = """
-INSERT INTO trades.daily_rollups
-    (user_id, account_id, day, trade_count, win_count, loss_count, breakeven_count, gross_pnl, charges, net_pnl)
-SELECT user_id, account_id, close_day, count(*),
-       count(*) FILTER (WHERE net_pnl > 0), count(*) FILTER (WHERE net_pnl < 0),
-       count(*) FILTER (WHERE net_pnl = 0), sum(gross_pnl), sum(charges), sum(net_pnl)
-FROM trades.trade_rows
-WHERE user_id = :user_id AND status = 'closed' {days}
-GROUP BY user_id, account_id, close_day
-"""
+# The rollup rows of all of a user's accounts together (in the zone the summary buckets them in).
+ALL_ACCOUNTS = uuid.UUID(int=0)
+_ZERO = Decimal(0)
 
 
-async def _rollup(session: AsyncSession, user_id: uuid.UUID, touched: dict[uuid.UUID, set[date]] | None) -> None:
-    """Recompute the rollup rows of the touched days (all of the user's with None)."""
+def close_order(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """metrics.in_close_order's key."""
+    return (row["closed_at"], row["opened_at"], row["instrument"], str(row["trade_id"]), row["net_pnl"])
+
+
+def day_composite(trades: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """One day's closed trades (in close order) summed up so days chain in order: counts, sums,
+    extremes (the first of equals, as ``max`` gives), the first, last and longest win and loss
+    runs (a breakeven ends a run), and the equity segments: each time the day's running P&L makes
+    a new high (relative to the day's start), that high and the lowest P&L until the next one."""
+    with localcontext(_WORK):
+        kinds = [1 if t["net_pnl"] > 0 else -1 if t["net_pnl"] < 0 else 0 for t in trades]
+        wins = [t["net_pnl"] for t, k in zip(trades, kinds, strict=True) if k == 1]
+        losses = [-t["net_pnl"] for t, k in zip(trades, kinds, strict=True) if k == -1]
+        runs: list[list[int]] = []
+        for kind in kinds:
+            if runs and runs[-1][0] == kind and kind != 0:
+                runs[-1][1] += 1
+            else:
+                runs.append([kind, 1])
+        running = _ZERO
+        segments: list[list[Decimal]] = []
+        for t in trades:
+            running += t["net_pnl"]
+            if not segments or running > segments[-1][0]:
+                segments.append([running, running])
+            elif running < segments[-1][1]:
+                segments[-1][1] = running
+        largest_win = max(wins) if wins else None  # max keeps the first of equals
+        largest_loss = max(losses) if losses else None
+        return {
+            "trade_count": len(trades),
+            "win_count": len(wins),
+            "loss_count": len(losses),
+            "breakeven_count": kinds.count(0),
+            "gross_pnl": sum((t["gross_pnl"] for t in trades), _ZERO),
+            "charges": sum((t["charges"] for t in trades), _ZERO),
+            "net_pnl": sum((t["net_pnl"] for t in trades), _ZERO),
+            "sum_wins": sum(wins, _ZERO),
+            "sum_losses": sum(losses, _ZERO),
+            "largest_win": largest_win,
+            "largest_loss": largest_loss,
+            "first_kind": runs[0][0],
+            "first_run": runs[0][1],
+            "last_kind": runs[-1][0],
+            "last_run": runs[-1][1],
+            "best_win_run": max((n for k, n in runs if k == 1), default=0),
+            "best_loss_run": max((n for k, n in runs if k == -1), default=0),
+            "segments": [[str(high), str(low)] for high, low in segments],
+        }
+
+
+def all_accounts_zone(accounts: Mapping[uuid.UUID, Mapping[str, Any]]) -> str:
+    return tradebook.metrics_config(accounts, None).timezone
+
+
+async def _rollup(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+    touched: dict[uuid.UUID, set[datetime]] | None,
+) -> None:
+    """Recompute the rollup rows of the days of the touched close times (all with None): each
+    account's (its time zone) and all accounts' together (the summary's zone)."""
+    zone = all_accounts_zone(accounts)
+    stale_zone = await session.scalar(
+        select(func.count()).where(
+            daily_rollups.c.user_id == user_id,
+            daily_rollups.c.account_id == ALL_ACCOUNTS,
+            daily_rollups.c.zone != zone,
+        )
+    )
+    if touched is None or stale_zone:
+        touched = None
+    scopes: list[tuple[uuid.UUID, str, set[date] | None]] = []
     if touched is None:
-        await session.execute(delete(daily_rollups).where(daily_rollups.c.user_id == user_id))
-        await session.execute(text(_ROLLUP_SQL.format(days="")), {"user_id": user_id})
-        return
-    for account_id, days in touched.items():
-        if not days:
+        scopes = [(a, str(s["timezone"]), None) for a, s in accounts.items()]
+        scopes.append((ALL_ACCOUNTS, zone, None))
+    else:
+        every: set[date] = set()
+        for account_id, instants in touched.items():
+            account_zone = accounts[account_id]["timezone"] if account_id in accounts else "Asia/Kolkata"
+            scopes.append((account_id, account_zone, {t.astimezone(ZoneInfo(account_zone)).date() for t in instants}))
+            every |= {t.astimezone(ZoneInfo(zone)).date() for t in instants}
+        scopes.append((ALL_ACCOUNTS, zone, every))
+    for account_id, scope_zone, days in scopes:
+        if days is not None and not days:
             continue
-        await session.execute(
-            delete(daily_rollups).where(
-                daily_rollups.c.user_id == user_id,
-                daily_rollups.c.account_id == account_id,
-                daily_rollups.c.day.in_(days),
-            )
+        tz = ZoneInfo(scope_zone)
+        conditions = [trade_rows.c.user_id == user_id, trade_rows.c.status == "closed"]
+        if account_id != ALL_ACCOUNTS:
+            conditions.append(trade_rows.c.account_id == account_id)
+        if days is not None:
+            conditions.append(trade_rows.c.closed_at >= datetime.combine(min(days), time(), tz))
+            conditions.append(trade_rows.c.closed_at < datetime.combine(max(days) + timedelta(days=1), time(), tz))
+        query = select(
+            trade_rows.c.trade_id,
+            trade_rows.c.instrument,
+            trade_rows.c.opened_at,
+            trade_rows.c.closed_at,
+            trade_rows.c.gross_pnl,
+            trade_rows.c.charges,
+            trade_rows.c.net_pnl,
+        ).where(*conditions)
+        per_day: dict[date, list[dict[str, Any]]] = defaultdict(list)
+        for r in (await session.execute(query)).all():
+            day = r.closed_at.astimezone(tz).date()
+            if days is None or day in days:
+                per_day[day].append(dict(r._mapping))
+        removal = delete(daily_rollups).where(
+            daily_rollups.c.user_id == user_id, daily_rollups.c.account_id == account_id
         )
-        await session.execute(
-            text(_ROLLUP_SQL.format(days="AND account_id = :account_id AND close_day = ANY(:days)")),
-            {"user_id": user_id, "account_id": account_id, "days": sorted(days)},
-        )
+        if days is not None:
+            removal = removal.where(daily_rollups.c.day.in_(days))
+        await session.execute(removal)
+        values = [
+            {
+                "user_id": user_id,
+                "account_id": account_id,
+                "day": day,
+                "zone": scope_zone,
+                **day_composite(sorted(trades, key=close_order)),
+            }
+            for day, trades in sorted(per_day.items())
+        ]
+        for start in range(0, len(values), 2000):
+            await session.execute(daily_rollups.insert(), values[start : start + 2000])
 
 
 _CHECKSUM_SQL = """

@@ -1,83 +1,32 @@
-"""The analytics summary from the stored projection, in a handful of set-based queries: the same
-figures as ``metrics.compute_metrics`` over the same closed trades (docs/metrics.md, version 1),
-without loading the trades.
+"""The analytics summary from the stored daily rollups: the same figures as
+``metrics.compute_metrics`` over the same closed trades (docs/metrics.md, version 1), in O(days)
+rather than O(trades).
 
-Sums, counts and extremes are aggregates of ``trade_rows``; the streaks and the drawdown are window
-functions over the close-time order of ``metrics.in_close_order`` (close time, open time,
-instrument, trade id); daily returns for Sharpe and Sortino come from ``daily_rollups`` when every
-account in view buckets days in the time zone of the summary (else from ``trade_rows``); R uses the
-trades that have an initial stop. Ratios are taken in Python from the exact sums, with the metrics
-module's own contexts, so both paths agree to the digit (tests/test_rollups.py).
+Each rollup row sums one day up so that days chain in close order (projection.day_composite):
+counts, sums and extremes, the day's first, last and longest runs, and its equity segments (each
+new high of the day's running P&L and the low until the next one), from which the drawdown and its
+ratio to equity follow exactly. Rows of all accounts together carry their own days (in the zone the
+summary buckets them in). R uses the trades that have an initial stop. Ratios are taken from the
+exact sums with the metrics module's own contexts, so both paths agree to the digit
+(tests/test_rollups.py).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Sequence
 from decimal import Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tj_trades.domain import metrics
 from tj_trades.domain.metrics import _OUT, _WORK, NO_TRADES, DayResult, Metrics, MetricsConfig, _ratio
+from tj_trades.models import daily_rollups
+from tj_trades.projection import ALL_ACCOUNTS
 
 _ZERO = Decimal(0)
-
-_TRADES = """
-WITH t AS (
-    SELECT net_pnl, gross_pnl, charges,
-           CASE WHEN net_pnl > 0 THEN 1 WHEN net_pnl < 0 THEN -1 ELSE 0 END AS o,
-           row_number() OVER w AS rn,
-           sum(net_pnl) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
-    FROM trades.trade_rows
-    WHERE user_id = :user_id AND status = 'closed' AND (CAST(:account_id AS uuid) IS NULL OR account_id = :account_id)
-    WINDOW w AS (ORDER BY closed_at, opened_at, instrument COLLATE "C", trade_id, net_pnl)
-), p AS (
-    SELECT net_pnl, gross_pnl, charges, o, rn, cum,
-           greatest(0, max(cum) OVER (ORDER BY rn ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) AS peak,
-           rn - row_number() OVER (PARTITION BY o ORDER BY rn) AS island
-    FROM t
-), streaks AS (
-    SELECT o, count(*) AS length FROM p WHERE o <> 0 GROUP BY o, island
-)
-SELECT
-    count(*) AS n,
-    count(*) FILTER (WHERE o = 1) AS wins,
-    count(*) FILTER (WHERE o = -1) AS losses,
-    coalesce(sum(net_pnl), 0) AS net,
-    coalesce(sum(gross_pnl), 0) AS gross,
-    coalesce(sum(charges), 0) AS charges,
-    coalesce(sum(net_pnl) FILTER (WHERE o = 1), 0) AS sum_wins,
-    coalesce(-sum(net_pnl) FILTER (WHERE o = -1), 0) AS sum_losses,
-    max(net_pnl) FILTER (WHERE o = 1) AS largest_win,
-    max(-net_pnl) FILTER (WHERE o = -1) AS largest_loss,
-    coalesce(min(cum - peak), 0) AS max_drawdown,
-    (SELECT ARRAY[cum - peak, peak] FROM p
-      WHERE CAST(:start AS numeric) > 0 ORDER BY (cum - peak) / (CAST(:start AS numeric) + peak) LIMIT 1) AS worst,
-    (SELECT coalesce(max(length), 0) FROM streaks WHERE o = 1) AS win_streak,
-    (SELECT coalesce(max(length), 0) FROM streaks WHERE o = -1) AS loss_streak
-FROM p
-"""
-
-_DAYS_FROM_ROLLUPS = """
-SELECT day, sum(trade_count) AS trades, sum(win_count) AS wins, sum(loss_count) AS losses,
-       sum(breakeven_count) AS breakevens, sum(gross_pnl) AS gross, sum(charges) AS charges, sum(net_pnl) AS net
-FROM trades.daily_rollups
-WHERE user_id = :user_id AND (CAST(:account_id AS uuid) IS NULL OR account_id = :account_id)
-GROUP BY day ORDER BY day
-"""
-
-_DAYS_FROM_TRADES = """
-SELECT (closed_at AT TIME ZONE :zone)::date AS day, count(*) AS trades,
-       count(*) FILTER (WHERE net_pnl > 0) AS wins, count(*) FILTER (WHERE net_pnl < 0) AS losses,
-       count(*) FILTER (WHERE net_pnl = 0) AS breakevens,
-       sum(gross_pnl) AS gross, sum(charges) AS charges, sum(net_pnl) AS net
-FROM trades.trade_rows
-WHERE user_id = :user_id AND status = 'closed' AND (CAST(:account_id AS uuid) IS NULL OR account_id = :account_id)
-GROUP BY 1 ORDER BY 1
-"""
 
 _STOPS = """
 SELECT r.net_pnl, r.entry_price, r.quantity, r.multiplier, a.initial_stop
@@ -98,27 +47,87 @@ def supported(config: MetricsConfig) -> bool:
 
 
 async def summary(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    account_id: uuid.UUID | None,
-    config: MetricsConfig,
-    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
-) -> Metrics:
-    params = {"user_id": user_id, "account_id": account_id}
-    row = (await session.execute(text(_TRADES), {**params, "start": config.starting_balance or _ZERO})).mappings().one()
-    in_view = [accounts[account_id]] if account_id is not None and account_id in accounts else list(accounts.values())
-    if all(a["timezone"] == config.timezone for a in in_view):
-        day_rows = (await session.execute(text(_DAYS_FROM_ROLLUPS), params)).mappings().all()
-    else:
-        zoned = {**params, "zone": config.timezone}
-        day_rows = (await session.execute(text(_DAYS_FROM_TRADES), zoned)).mappings().all()
-    stops = (await session.execute(text(_STOPS), params)).all()
+    session: AsyncSession, user_id: uuid.UUID, account_id: uuid.UUID | None, config: MetricsConfig
+) -> Metrics | None:
+    """The summary from the daily rollups (None when they are bucketed in another time zone than
+    ``config``'s: the caller derives it then)."""
+    scope = account_id if account_id is not None else ALL_ACCOUNTS
+    day_rows = (
+        await session.execute(
+            select(daily_rollups)
+            .where(daily_rollups.c.user_id == user_id, daily_rollups.c.account_id == scope)
+            .order_by(daily_rollups.c.day)
+        )
+    ).all()
+    if any(d.zone != config.timezone for d in day_rows):
+        return None
+    stops = (await session.execute(text(_STOPS), {"user_id": user_id, "account_id": account_id})).all()
+    return from_days(day_rows, [tuple(s) for s in stops], config)
 
+
+def from_days(day_rows: Sequence[Any], stops: Sequence[tuple[Any, ...]], config: MetricsConfig) -> Metrics:
+    """The summary of days summed up by ``projection.day_composite`` (attributes as the rollup's
+    columns), in day order, and of the (net P&L, entry, quantity, multiplier, initial stop) of the
+    trades with a stop."""
     reasons: dict[str, str] = {}
-    n, w, lo = int(row["n"]), int(row["wins"]), int(row["losses"])
-    sum_wins, sum_losses = Decimal(row["sum_wins"]), Decimal(row["sum_losses"])
-    net = Decimal(row["net"])
+    start = config.starting_balance
+    has_balance = start is not None and start > 0
     with localcontext(_WORK):
+        n = sum(d.trade_count for d in day_rows)
+        w = sum(d.win_count for d in day_rows)
+        lo = sum(d.loss_count for d in day_rows)
+        sum_wins = sum((Decimal(d.sum_wins) for d in day_rows), _ZERO)
+        sum_losses = sum((Decimal(d.sum_losses) for d in day_rows), _ZERO)
+        net = sum((Decimal(d.net_pnl) for d in day_rows), _ZERO)
+        gross = sum((Decimal(d.gross_pnl) for d in day_rows), _ZERO)
+        charges = sum((Decimal(d.charges) for d in day_rows), _ZERO)
+
+        # Chain the days in order: runs, the equity peak and the drawdowns (first of equals wins,
+        # as in metrics.equity_curve and min()).
+        best = {1: 0, -1: 0}
+        run_kind, run_len = 0, 0
+        cumulative, peak = _ZERO, _ZERO
+        max_dd: Decimal | None = None
+        max_dd_ratio: Decimal | None = None
+        largest_win: Decimal | None = None
+        largest_loss: Decimal | None = None
+        for d in day_rows:
+            if d.largest_win is not None and (largest_win is None or Decimal(d.largest_win) > largest_win):
+                largest_win = Decimal(d.largest_win)
+            if d.largest_loss is not None and (largest_loss is None or Decimal(d.largest_loss) > largest_loss):
+                largest_loss = Decimal(d.largest_loss)
+            best[1] = max(best[1], d.best_win_run)
+            best[-1] = max(best[-1], d.best_loss_run)
+            whole_day = d.first_run == d.trade_count
+            if d.first_kind != 0 and d.first_kind == run_kind:
+                merged = run_len + d.first_run
+                best[run_kind] = max(best[run_kind], merged)
+                if whole_day:
+                    run_len = merged
+                    continue_run = True
+                else:
+                    continue_run = False
+            else:
+                continue_run = False
+                if whole_day:
+                    run_kind, run_len = d.first_kind, d.trade_count
+                    continue_run = True
+            if not continue_run:
+                run_kind, run_len = d.last_kind, d.last_run
+            if run_kind == 0:
+                run_len = 0
+            for high_text, low_text in d.segments:
+                high, low = Decimal(high_text), Decimal(low_text)
+                point_peak = max(peak, cumulative + high)
+                drawdown = cumulative + low - point_peak
+                if max_dd is None or drawdown < max_dd:
+                    max_dd = drawdown
+                if has_balance and start is not None:
+                    ratio = _OUT.divide(drawdown, start + point_peak)
+                    if max_dd_ratio is None or ratio < max_dd_ratio:
+                        max_dd_ratio = ratio
+                peak = point_peak
+            cumulative += Decimal(d.net_pnl)
 
         def why(reason: str) -> str:
             return reason if n else NO_TRADES
@@ -148,44 +157,38 @@ async def summary(
         expectancy_r = _ratio(
             sum(r_values, _ZERO), len(r_values), "expectancy_r", why("no trade has an initial stop"), reasons
         )
-        largest_win = None if row["largest_win"] is None else Decimal(row["largest_win"])
-        largest_loss = None if row["largest_loss"] is None else Decimal(row["largest_loss"])
         if largest_win is None:
             reasons["largest_win"] = why("no winning trades")
         if largest_loss is None:
             reasons["largest_loss"] = why("no losing trades")
-
-        start = config.starting_balance
-        max_dd_ratio: Decimal | None = None
         if start is None:
             reasons["max_drawdown_ratio"] = "needs a starting balance"
+            max_dd_ratio = None
         elif start <= 0:
             reasons["max_drawdown_ratio"] = "starting balance must be positive"
-        elif row["worst"] is None:
+            max_dd_ratio = None
+        elif max_dd_ratio is None:
             max_dd_ratio = _ZERO
-        else:
-            drawdown, peak = (Decimal(v) for v in row["worst"])
-            max_dd_ratio = min(_ZERO, _OUT.divide(drawdown, start + peak))
 
         days: list[DayResult] = []
-        cumulative = _ZERO
-        for day in day_rows:
-            day_net = Decimal(day["net"])
-            equity_start = start + cumulative if start is not None else None
-            cumulative += day_net
+        running = _ZERO
+        for d in day_rows:
+            day_net = Decimal(d.net_pnl)
+            equity_start = start + running if start is not None else None
+            running += day_net
             days.append(
                 DayResult(
-                    day=day["day"],
-                    trade_count=int(day["trades"]),
-                    win_count=int(day["wins"]),
-                    loss_count=int(day["losses"]),
-                    breakeven_count=int(day["breakevens"]),
-                    gross_pnl=Decimal(day["gross"]),
-                    charges=Decimal(day["charges"]),
+                    day=d.day,
+                    trade_count=d.trade_count,
+                    win_count=d.win_count,
+                    loss_count=d.loss_count,
+                    breakeven_count=d.breakeven_count,
+                    gross_pnl=Decimal(d.gross_pnl),
+                    charges=Decimal(d.charges),
                     net_pnl=day_net,
-                    cumulative_net_pnl=cumulative,
+                    cumulative_net_pnl=running,
                     equity_start=equity_start,
-                    equity_end=start + cumulative if start is not None else None,
+                    equity_end=start + running if start is not None else None,
                     day_return=(
                         _OUT.divide(day_net, equity_start) if equity_start is not None and equity_start > 0 else None
                     ),
@@ -200,8 +203,8 @@ async def summary(
         loss_count=lo,
         breakeven_count=n - w - lo,
         net_pnl=net,
-        gross_pnl=Decimal(row["gross"]),
-        charges=Decimal(row["charges"]),
+        gross_pnl=gross,
+        charges=charges,
         win_rate=win_rate,
         win_rate_excluding_breakevens=decisive,
         loss_rate=loss_rate,
@@ -216,9 +219,9 @@ async def summary(
         r_trade_count=len(r_values),
         largest_win=largest_win,
         largest_loss=largest_loss,
-        longest_winning_streak=int(row["win_streak"]),
-        longest_losing_streak=int(row["loss_streak"]),
-        max_drawdown=Decimal(row["max_drawdown"]),
+        longest_winning_streak=best[1],
+        longest_losing_streak=best[-1],
+        max_drawdown=_ZERO if max_dd is None else max_dd,
         max_drawdown_ratio=max_dd_ratio,
         sharpe=sharpe,
         sortino=sortino,
