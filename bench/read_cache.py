@@ -43,6 +43,7 @@ from bench.write_path import (
     git_info,
     machine_info,
     percentile,
+    proc_cpu,
     run_async,
     say,
     stop_services,
@@ -230,7 +231,19 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
 
 
-async def run(opts: Options, gateway_url: str, run_id: str) -> dict[str, Any]:
+def with_cpu(summary: dict[str, Any], pid: int, before: float | None) -> dict[str, Any]:
+    """The gateway's CPU over the phase: per request, and as a share of one core."""
+    after = proc_cpu(pid)
+    if before is None or after is None or not summary["requests"]:
+        return summary
+    used = after - before
+    summary["gateway_cpu_ms_per_request"] = round(used * 1000 / summary["requests"], 3)
+    summary["gateway_cpu_percent_of_one_core"] = round(100 * used / summary["seconds"], 1)
+    summary["loadavg_1m"] = os.getloadavg()[0]
+    return summary
+
+
+async def run(opts: Options, gateway_url: str, run_id: str, gateway_pid: int) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=opts.vus + 50, max_keepalive_connections=opts.vus + 50)
     async with httpx.AsyncClient(base_url=gateway_url, limits=limits, timeout=30.0, trust_env=False) as client:
         say(f"seeding {opts.users} users x {opts.trades_each} trades …")
@@ -239,12 +252,17 @@ async def run(opts: Options, gateway_url: str, run_id: str) -> dict[str, Any]:
             await client.get(PATH, params=PARAMS, headers={"Authorization": f"Bearer {token}"})
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         say(f"k6 shape: {opts.vus} virtual users, 1 s think time, {opts.duration:g} s …")
-        k6 = (await k6_shape(client, tokens, opts.vus, opts.duration)).summary()
-        say(f"  p95 {k6['p95_ms']} ms, {k6['achieved_rps']} req/s, errors {k6['errors']}, cache {k6['cache']}")
+        before = proc_cpu(gateway_pid)
+        k6 = with_cpu((await k6_shape(client, tokens, opts.vus, opts.duration)).summary(), gateway_pid, before)
+        say(
+            f"  p95 {k6['p95_ms']} ms, {k6['achieved_rps']} req/s, errors {k6['errors']}, cache {k6['cache']}, "
+            f"gateway {k6.get('gateway_cpu_ms_per_request')} ms CPU/request, load {k6.get('loadavg_1m')}"
+        )
         ladder = []
         best = None
         for rate in opts.rates:
-            step = (await open_loop(client, tokens, rate, opts.step_seconds)).summary()
+            before = proc_cpu(gateway_pid)
+            step = with_cpu((await open_loop(client, tokens, rate, opts.step_seconds)).summary(), gateway_pid, before)
             ladder.append(step)
             say(
                 f"  {rate:g}/s offered: p95 {step['p95_ms']} ms, "
@@ -319,7 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for proc in procs:
             proc.wait_healthy(timeout=90.0)
         say("services healthy")
-        results = run_async(lambda: run(opts, procs[0].url, run_id))
+        assert procs[0].proc is not None
+        gateway_pid = procs[0].proc.pid
+        results = run_async(lambda: run(opts, procs[0].url, run_id, gateway_pid))
         report = {
             "benchmark": "read_cache",
             "started_at": started.isoformat(),

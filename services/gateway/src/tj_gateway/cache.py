@@ -19,6 +19,7 @@ import logging
 import re
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
@@ -37,6 +38,12 @@ CACHE_MISSES = Counter("cache_misses_total", "Read-cache misses", ["cache_key"])
 # The GET paths whose answers are cached (full match).
 CACHED_PATHS: tuple[str, ...] = (r"/api/v1/trades", r"/api/v1/analytics/[a-z-]+")
 MAX_CACHED_BYTES = 512 * 1024
+# KEYS[1]: the user's version key; ARGV: key prefix, ":<digest>". Returns {version, etag, body}.
+_LOOKUP_LUA = """
+local version = redis.call('GET', KEYS[1]) or '0'
+local entry = redis.call('HMGET', ARGV[1] .. version .. ARGV[2], 'etag', 'body')
+return {version, entry[1] or false, entry[2] or false}
+"""
 
 
 def cache_label(path: str) -> str:
@@ -66,6 +73,7 @@ class ReadCache:
         self.redis = redis
         self.namespace = f"{settings.kafka_topic_prefix}cache"
         self.ttl = settings.read_cache_ttl
+        self.lookup_script: Any = redis.register_script(_LOOKUP_LUA)
 
     def version_key(self, user_id: uuid.UUID) -> str:
         return f"{self.namespace}:ver:{user_id}"
@@ -82,16 +90,16 @@ class ReadCache:
             # still expires after READ_CACHE_TTL.
             log.error("read cache version bump failed", extra={"fields": {"error": repr(exc)[:200]}})
 
-    async def key_for(self, user_id: uuid.UUID, path: str, query: bytes) -> str:
-        version = await self.redis.get(self.version_key(user_id))
+    async def lookup(self, user_id: uuid.UUID, path: str, query: bytes) -> tuple[str, tuple[bytes, str] | None]:
+        """The entry's key under the user's current version, and the entry if there is one
+        (one round trip: the version and the entry are read by one script)."""
         digest = hashlib.sha256(path.encode() + b"?" + b"&".join(sorted(query.split(b"&")))).hexdigest()[:32]
-        return f"{self.namespace}:{user_id}:{int(version or 0)}:{digest}"
-
-    async def load(self, key: str) -> tuple[bytes, str] | None:
-        etag, body = await self.redis.hmget(key, ["etag", "body"])
+        prefix = f"{self.namespace}:{user_id}:"
+        version, etag, body = await self.lookup_script(keys=[self.version_key(user_id)], args=[prefix, ":" + digest])
+        key = f"{prefix}{int(version)}:{digest}"
         if etag is None or body is None:
-            return None
-        return _raw(body), _raw(etag).decode()
+            return key, None
+        return key, (_raw(body), _raw(etag).decode())
 
     async def store(self, key: str, body: bytes, etag: str) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -123,8 +131,7 @@ class ReadCacheMiddleware:
             return
         label = cache_label(scope["path"])
         try:
-            key = await cache.key_for(principal.user_id, scope["path"], scope.get("query_string", b""))
-            cached = await cache.load(key)
+            key, cached = await cache.lookup(principal.user_id, scope["path"], scope.get("query_string", b""))
         except (RedisError, OSError) as exc:
             log.warning("read cache unavailable", extra={"fields": {"error": repr(exc)[:200]}})
             await self.app(scope, receive, send)

@@ -3,6 +3,7 @@ signed with an older key stay valid until they expire."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from tj_gateway.settings import Settings
 ISSUER = "trading-journal"
 AUDIENCE = "trading-journal-api"
 ALGORITHM = "HS256"
+VERIFIED_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class TokenService:
                 self.keys.setdefault(kid.strip(), secret.strip())
         self.lifetime = timedelta(seconds=settings.jwt_expires_in)
         self.refresh_lifetime = timedelta(seconds=settings.refresh_token_expires_in)
+        # Tokens already verified, by their exact text: a client sends the same token for its
+        # whole life, and parsing plus HMAC on every request is the costliest part of the cached
+        # read path. Only the expiry is re-checked. Emptied when the keys change.
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue(self, user_id: uuid.UUID) -> tuple[str, int]:
         now = datetime.now(UTC)
@@ -61,6 +67,18 @@ class TokenService:
         return token, int(self.lifetime.total_seconds())
 
     def verify(self, token: str) -> AccessClaims:
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at.timestamp() > time.time():
+                return known
+            self._verified.pop(token, None)
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
             key = self.keys.get(header.get("kid", ""))
