@@ -552,3 +552,40 @@ def test_ibkr_flex_with_header_and_trailer_records(tmp_path: Path) -> None:
         (6, "401002"),
         (11, "501001"),
     ]
+
+
+NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def test_dimension_search_stops_at_the_sheet_data() -> None:
+    """openpyxl looks for a sheet's <dimension> when it opens it; without one it used to read to
+    </sheetData> (every row, before we read them again). Ours stops where the rows begin."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    from tj_imports.formats.base import iter_sheet_rows
+
+    assert [name for name, _ in iter_sheet_rows(FIXTURES / "mt5_report.xlsx")] == ["Sheet1"]  # installs it
+    rows_then_garbage = f'<worksheet xmlns="{NS}"><sheetData><row r="1"><c r="A1"><v>1</v></c></row><<<'.encode()
+    assert WorkSheetParser(io.BytesIO(rows_then_garbage), []).parse_dimensions() is None
+    sized = f'<worksheet xmlns="{NS}"><dimension ref="A1:C9"/><sheetData></sheetData></worksheet>'.encode()
+    assert WorkSheetParser(io.BytesIO(sized), []).parse_dimensions() == (1, 1, 3, 9)
+
+
+def test_workbook_without_a_dimension_record(tmp_path: Path) -> None:
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)  # writes no <dimension>
+    sheet = workbook.create_sheet("Sheet1")
+    sheet.append(["Trade History Report"])
+    sheet.append(["Deals"])
+    sheet.append(["Time", "Deal", "Symbol", "Type", "Direction", "Volume", "Price", "Order", "Commission"])
+    sheet.append(["2026.01.05 10:00:02", 6001, "EURUSD", "buy", "in", 0.1, 1.085, 8001, -0.35])
+    sheet.append(["2026.01.05 14:30:00", 6002, "EURUSD", "sell", "out", 0.1, 1.0862, 8002, -0.35])
+    path = tmp_path / "report.xlsx"
+    workbook.save(path)
+    parser, rows = registry.parse_file(path)
+    assert parser.name == "mt5_report_xlsx"
+    assert [brief(r) for r in rows] == [
+        (4, "EURUSD", "buy", D(10000), D("1.085"), utc(2026, 1, 5, 10, 0, 2), D("0.35"), "6001"),
+        (5, "EURUSD", "sell", D(10000), D("1.0862"), utc(2026, 1, 5, 14, 30), D("0.35"), "6002"),
+    ]

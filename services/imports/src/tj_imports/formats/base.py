@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import re
 import zipfile
@@ -280,6 +281,7 @@ def iter_sheet_rows(path: Path) -> Iterator[tuple[str, Iterator[tuple[Any, ...]]
     it is read (a corrupt sheet XML) is a :class:`BinaryFile`, like one that cannot be opened."""
     import openpyxl
 
+    _stop_dimension_search_at_sheet_data()
     with path.open("rb") as handle:
         try:
             workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
@@ -290,6 +292,35 @@ def iter_sheet_rows(path: Path) -> Iterator[tuple[str, Iterator[tuple[Any, ...]]
                 yield sheet.title, _guarded(sheet.iter_rows(values_only=True))
         finally:
             workbook.close()
+
+
+@functools.cache
+def _stop_dimension_search_at_sheet_data() -> None:
+    """openpyxl's read-only worksheet looks for the sheet's ``<dimension>`` record when it is
+    created, listening for *end* tags: in a workbook without that record (openpyxl's own
+    write-only output, some report generators) the search only ends with ``</sheetData>``, so
+    opening the workbook reads every row once before we read them again, and sampling 40 rows
+    of a million-row sheet reads all of it. Listening for *start* tags finds the record, or its
+    absence, at the top of the sheet; the answer is the same. Skipped if openpyxl's internals move."""
+    from openpyxl.worksheet import _reader
+
+    parser_class: Any = getattr(_reader, "WorkSheetParser", None)
+    dimension_tag = getattr(_reader, "DIMENSION_TAG", None)
+    data_tag = getattr(_reader, "DATA_TAG", None)
+    sheet_dimension: Any = getattr(_reader, "SheetDimension", None)
+    iterparse: Any = getattr(_reader, "iterparse", None)
+    if None in (parser_class, dimension_tag, data_tag, sheet_dimension, iterparse):
+        return
+
+    def parse_dimensions(self: Any) -> Any:
+        for _event, element in iterparse(self.source, events=("start",)):
+            if element.tag == dimension_tag:
+                return sheet_dimension.from_tree(element).boundaries
+            if element.tag == data_tag:
+                return None
+        return None
+
+    parser_class.parse_dimensions = parse_dimensions
 
 
 def _guarded(items: Iterator[Any]) -> Iterator[Any]:
