@@ -79,6 +79,8 @@ bench: install infra-up db-migrate ## Benchmarks; JSON results under bench/resul
 	$(RUN) python -m bench.write_path
 	$(RUN) python -m bench.read_cache
 	$(RUN) python -m bench.trade_engine
+	$(RUN) python -m bench.ingest
+	$(RUN) python -m bench.analytics
 	$(RUN) python -m bench.parse_formats
 	$(RUN) python -m bench.import_1m
 	$(RUN) python -m bench.webhooks
