@@ -137,8 +137,7 @@ async def summary(request: Request, filters: AnalyticsFilters) -> dict[str, Any]
             if stored_summary.supported(config):
                 found = await stored_summary.summary(session, f.user_id, f.account_id, config)
                 if found is not None:
-                    stored: dict[str, Any] = jsonable(found)
-                    return stored
+                    return found
     result: dict[str, Any] = jsonable(metrics.compute_metrics(*await closed_trades(request, filters)))
     return result
 

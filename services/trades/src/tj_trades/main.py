@@ -17,6 +17,7 @@ from tj_trades.models import metadata
 from tj_trades.projection import Refresher
 from tj_trades.queries import router
 from tj_trades.settings import Settings
+from tj_trades.summary import store_snapshots
 
 
 def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
@@ -34,7 +35,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     # Versions are bumped after each commit, ahead of the relay that publishes the results.
     consumer.on_commit = cache.after_commit(consumer.on_commit)
     runtime.consumer = consumer
-    refresher = Refresher(runtime.sessionmaker)
+    refresher = Refresher(runtime.sessionmaker, after=store_snapshots)
     runtime.on_stop.append(refresher.stop)
     app = runtime.create_app(
         title="Trading Journal trades service",

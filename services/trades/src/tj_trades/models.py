@@ -280,3 +280,18 @@ projection_dirty = Table(
     Column("marked_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("user_id", "account_id", "instrument", "day", name="pk_projection_dirty"),
 )
+
+# Each user's summary (per account, and for all accounts under projection.ALL_ACCOUNTS), chained
+# from the daily rollups whenever they change; valid for the zone and starting balance it was
+# computed with. R is added on read (it follows the annotations' initial stops).
+summary_snapshots = Table(
+    "summary_snapshots",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("scope", UUID(as_uuid=True), nullable=False),
+    Column("zone", String(64), nullable=False),
+    Column("starting_balance", Numeric(), nullable=True),
+    Column("body", JSONB, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("user_id", "scope", name="pk_summary_snapshots"),
+)

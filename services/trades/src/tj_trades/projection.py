@@ -19,7 +19,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, localcontext
 from typing import Any, Literal
@@ -31,7 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tj_trades import repository, staging, tradebook
 from tj_trades.domain.metrics import _WORK
-from tj_trades.models import daily_rollups, execution_charges, executions, projection_dirty, trade_rows
+from tj_trades.models import (
+    daily_rollups,
+    execution_charges,
+    executions,
+    projection_dirty,
+    summary_snapshots,
+    trade_rows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +397,7 @@ async def _rollup(
 ) -> None:
     """Recompute the rollup rows of the days of the touched close times (all with None): each
     account's (its time zone) and all accounts' together (the summary's zone)."""
+    await session.execute(delete(summary_snapshots).where(summary_snapshots.c.user_id == user_id))
     zone = all_accounts_zone(accounts)
     stale_zone = await session.scalar(
         select(func.count()).where(
@@ -487,9 +495,15 @@ async def dirty_users(session: AsyncSession, limit: int = 100) -> list[uuid.UUID
 class Refresher:
     """Keeps the projection current in the background, so reads rarely have work to do."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        interval: float = 1.0,
+        after: Callable[[AsyncSession, uuid.UUID], Awaitable[None]] | None = None,
+    ) -> None:
         self.sessionmaker = sessionmaker
         self.interval = interval
+        self.after = after  # runs in the refresh's transaction when something was recomputed
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -510,7 +524,8 @@ class Refresher:
                     users = await dirty_users(session)
                 for user_id in users:
                     async with self.sessionmaker() as session, session.begin():
-                        await refresh(session, user_id)
+                        if await refresh(session, user_id) and self.after is not None:
+                            await self.after(session, user_id)
             except asyncio.CancelledError:
                 raise
             except Exception:

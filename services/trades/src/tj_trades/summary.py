@@ -18,12 +18,14 @@ from collections.abc import Sequence
 from decimal import Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tj_trades import repository, tradebook
 from tj_trades.domain import metrics
 from tj_trades.domain.metrics import _OUT, _WORK, NO_TRADES, DayResult, Metrics, MetricsConfig, _ratio
-from tj_trades.models import daily_rollups
+from tj_trades.models import daily_rollups, summary_snapshots
 from tj_trades.projection import ALL_ACCOUNTS
 
 _ZERO = Decimal(0)
@@ -46,12 +48,15 @@ def supported(config: MetricsConfig) -> bool:
     )
 
 
-async def summary(
-    session: AsyncSession, user_id: uuid.UUID, account_id: uuid.UUID | None, config: MetricsConfig
+def _balance_equal(stored: Any, wanted: Decimal | None) -> bool:
+    return (stored is None and wanted is None) or (
+        stored is not None and wanted is not None and Decimal(stored) == wanted
+    )
+
+
+async def _from_rollups(
+    session: AsyncSession, user_id: uuid.UUID, scope: uuid.UUID, config: MetricsConfig
 ) -> Metrics | None:
-    """The summary from the daily rollups (None when they are bucketed in another time zone than
-    ``config``'s: the caller derives it then)."""
-    scope = account_id if account_id is not None else ALL_ACCOUNTS
     day_rows = (
         await session.execute(
             select(daily_rollups)
@@ -61,8 +66,91 @@ async def summary(
     ).all()
     if any(d.zone != config.timezone for d in day_rows):
         return None
+    return from_days(day_rows, [], config)
+
+
+async def store_snapshot(
+    session: AsyncSession, user_id: uuid.UUID, scope: uuid.UUID, config: MetricsConfig
+) -> dict[str, Any] | None:
+    """Chain the scope's daily rollups into its summary (without R) and keep it."""
+    from tj_trades.analytics import jsonable  # the API's JSON form (analytics imports this module)
+
+    found = await _from_rollups(session, user_id, scope, config)
+    if found is None:
+        return None
+    body: dict[str, Any] = jsonable(found)
+    statement = pg_insert(summary_snapshots).values(
+        user_id=user_id, scope=scope, zone=config.timezone, starting_balance=config.starting_balance, body=body
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[summary_snapshots.c.user_id, summary_snapshots.c.scope],
+            set_={
+                "zone": statement.excluded.zone,
+                "starting_balance": statement.excluded.starting_balance,
+                "body": statement.excluded.body,
+                "computed_at": func.now(),
+            },
+        )
+    )
+    return body
+
+
+async def store_snapshots(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Every scope of the user: each account, and all accounts together (after a refresh)."""
+    accounts = await repository.account_settings(session, user_id)
+    for account_id in [None, *accounts]:
+        config = tradebook.metrics_config(accounts, account_id)
+        if supported(config):
+            await store_snapshot(session, user_id, ALL_ACCOUNTS if account_id is None else account_id, config)
+
+
+async def summary(
+    session: AsyncSession, user_id: uuid.UUID, account_id: uuid.UUID | None, config: MetricsConfig
+) -> dict[str, Any] | None:
+    """The summary as JSON: the snapshot of the daily rollups when it is current for ``config``
+    (else chained now and kept), with R from the current initial stops. None when the rollups are
+    bucketed in another time zone than ``config``'s: the caller derives it then."""
+    scope = account_id if account_id is not None else ALL_ACCOUNTS
+    snapshot = (
+        await session.execute(
+            select(summary_snapshots.c.body, summary_snapshots.c.zone, summary_snapshots.c.starting_balance).where(
+                summary_snapshots.c.user_id == user_id, summary_snapshots.c.scope == scope
+            )
+        )
+    ).first()
+    body: dict[str, Any] | None
+    if (
+        snapshot is not None
+        and snapshot.zone == config.timezone
+        and _balance_equal(snapshot.starting_balance, config.starting_balance)
+    ):
+        body = dict(snapshot.body)
+    else:
+        body = await store_snapshot(session, user_id, scope, config)
+    if body is None:
+        return None
     stops = (await session.execute(text(_STOPS), {"user_id": user_id, "account_id": account_id})).all()
-    return from_days(day_rows, [tuple(s) for s in stops], config)
+    reasons = {k: v for k, v in body["reasons"].items() if k != "expectancy_r"}
+    expectancy_r, count = r_part([tuple(s) for s in stops], body["trade_count"], reasons)
+    body["expectancy_r"] = None if expectancy_r is None else str(expectancy_r)
+    body["r_trade_count"] = count
+    body["reasons"] = reasons
+    return body
+
+
+def r_part(stops: Sequence[tuple[Any, ...]], n: int, reasons: dict[str, str]) -> tuple[Decimal | None, int]:
+    """Expectancy in R of the trades with an initial stop, as compute_metrics takes it."""
+    with localcontext(_WORK):
+        r_values: list[Decimal] = []
+        for net_pnl, entry, quantity, multiplier, stop in stops:
+            if entry is None:
+                continue
+            risk = abs(Decimal(entry) - Decimal(stop)) * Decimal(quantity) * Decimal(multiplier)
+            if risk > 0:
+                r_values.append(_OUT.divide(Decimal(net_pnl), risk))
+        reason = "no trade has an initial stop" if n else NO_TRADES
+        return _ratio(sum(r_values, _ZERO), len(r_values), "expectancy_r", reason, reasons), len(r_values)
 
 
 def from_days(day_rows: Sequence[Any], stops: Sequence[tuple[Any, ...]], config: MetricsConfig) -> Metrics:
@@ -147,16 +235,7 @@ def from_days(day_rows: Sequence[Any], stops: Sequence[tuple[Any, ...]], config:
         )
         expectancy = _ratio(net, n, "expectancy", NO_TRADES, reasons)
 
-        r_values: list[Decimal] = []
-        for net_pnl, entry, quantity, multiplier, stop in stops:
-            if entry is None:
-                continue
-            risk = abs(Decimal(entry) - Decimal(stop)) * Decimal(quantity) * Decimal(multiplier)
-            if risk > 0:
-                r_values.append(_OUT.divide(Decimal(net_pnl), risk))
-        expectancy_r = _ratio(
-            sum(r_values, _ZERO), len(r_values), "expectancy_r", why("no trade has an initial stop"), reasons
-        )
+        expectancy_r, r_count = r_part(stops, n, reasons)
         if largest_win is None:
             reasons["largest_win"] = why("no winning trades")
         if largest_loss is None:
@@ -216,7 +295,7 @@ def from_days(day_rows: Sequence[Any], stops: Sequence[tuple[Any, ...]], config:
         profit_factor=profit_factor,
         expectancy=expectancy,
         expectancy_r=expectancy_r,
-        r_trade_count=len(r_values),
+        r_trade_count=r_count,
         largest_win=largest_win,
         largest_loss=largest_loss,
         longest_winning_streak=best[1],
