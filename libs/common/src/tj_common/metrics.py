@@ -32,6 +32,10 @@ CONSUMED_MESSAGES = Counter("tj_consumed_messages", "Messages applied by the con
 OUTBOX_BACKLOG = Gauge("tj_outbox_backlog", "Outbox rows not yet published")
 OUTBOX_PUBLISHED = Counter("tj_outbox_published", "Outbox rows published", ["topic"])
 DEAD_LETTERS = Counter("tj_dead_letters", "Messages sent to a dead-letter topic", ["topic"])
+# Response caches (DESIGN §7): one pair per process, whichever layer caches (gateway reads, trades
+# analytics); ``cache_key`` names what was cached.
+CACHE_HITS = Counter("cache_hits_total", "Cache hits", ["cache_key"])
+CACHE_MISSES = Counter("cache_misses_total", "Cache misses", ["cache_key"])
 COMMANDS_PUBLISHED = Counter("tj_commands_published", "Commands published by the gateway", ["type", "outcome"])
 
 

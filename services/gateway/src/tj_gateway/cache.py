@@ -22,18 +22,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from prometheus_client import Counter
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tj_common.errors import AppError
+from tj_common.metrics import CACHE_HITS, CACHE_MISSES
 from tj_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-CACHE_HITS = Counter("cache_hits_total", "Read-cache hits", ["cache_key"])
-CACHE_MISSES = Counter("cache_misses_total", "Read-cache misses", ["cache_key"])
 
 # The GET paths whose answers are cached (full match).
 CACHED_PATHS: tuple[str, ...] = (r"/api/v1/trades", r"/api/v1/analytics/[a-z-]+")

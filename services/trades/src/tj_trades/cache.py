@@ -19,15 +19,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from tj_common.consumer import Delivery, Handler
+from tj_common.metrics import CACHE_HITS, CACHE_MISSES
 
 log = logging.getLogger(__name__)
 
-CACHE_HITS = Counter("cache_hits_total", "Analytics cache hits", ["cache_key"])
-CACHE_MISSES = Counter("cache_misses_total", "Analytics cache misses", ["cache_key"])
 TTL_SECONDS = 3600
 
 
