@@ -40,8 +40,10 @@ import httpx
 
 from bench.write_path import (
     BenchDatabase,
+    _RawConnection,
     git_info,
     machine_info,
+    metric_sum,
     percentile,
     proc_cpu,
     run_async,
@@ -94,17 +96,65 @@ class Phase:
         }
 
 
-async def one(client: httpx.AsyncClient, token: str, phase: Phase, scheduled: float) -> None:
+class RawGetter:
+    """Pre-built ``GET /api/v1/trades?limit=50`` requests per user on bench/write_path.py's minimal
+    keep-alive HTTP/1.1 connections: several times cheaper than httpx, which matters when the
+    generator shares two cores with the gateway."""
+
+    def __init__(self, host: str, port: int, tokens: list[str], max_connections: int) -> None:
+        self.host = host
+        self.port = port
+        self.slots = asyncio.Semaphore(max_connections)
+        self.idle: list[_RawConnection] = []
+        self.connections: set[_RawConnection] = set()
+        self.requests = [
+            f"GET {PATH}?limit=50 HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {t}\r\n\r\n".encode()
+            for t in tokens
+        ]
+
+    async def get(self, user: int) -> int:
+        async with self.slots:
+            conn = None
+            while self.idle and conn is None:
+                candidate = self.idle.pop()
+                conn = None if candidate.closed else candidate
+            if conn is None:
+                _, conn = await asyncio.get_running_loop().create_connection(_RawConnection, self.host, self.port)
+                self.connections.add(conn)
+            assert conn.transport is not None
+            waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            conn.waiter = waiter
+            conn.transport.write(self.requests[user % len(self.requests)])
+            try:
+                status = await waiter
+            except BaseException:
+                conn.closed = True
+                conn.transport.close()
+                self.connections.discard(conn)
+                raise
+            if conn.closed:
+                conn.transport.close()
+                self.connections.discard(conn)
+            else:
+                self.idle.append(conn)
+            return status
+
+    def close(self) -> None:
+        for conn in self.connections:
+            if conn.transport is not None:
+                conn.transport.close()
+
+
+async def one(getter: RawGetter, user: int, phase: Phase, scheduled: float) -> None:
     try:
-        response = await client.get(PATH, params=PARAMS, headers={"Authorization": f"Bearer {token}"})
-        phase.statuses[str(response.status_code)] += 1
-        phase.cache[response.headers.get("x-cache", "none")] += 1
-    except httpx.HTTPError as exc:
+        status = await getter.get(user)
+        phase.statuses[str(status)] += 1
+    except OSError as exc:
         phase.statuses[type(exc).__name__] += 1
     phase.latencies_ms.append((time.perf_counter() - scheduled) * 1000)
 
 
-async def k6_shape(client: httpx.AsyncClient, tokens: list[str], vus: int, seconds: float) -> Phase:
+async def k6_shape(getter: RawGetter, vus: int, seconds: float) -> Phase:
     """Closed loop: each virtual user requests, waits for the answer, thinks 1 s, repeats."""
     phase = Phase(f"{vus} virtual users, 1 s think time", None, seconds)
     deadline = time.perf_counter() + seconds
@@ -112,14 +162,14 @@ async def k6_shape(client: httpx.AsyncClient, tokens: list[str], vus: int, secon
     async def user(index: int) -> None:
         await asyncio.sleep(index / vus)  # spread the starts over the first second
         while time.perf_counter() < deadline:
-            await one(client, tokens[index % len(tokens)], phase, time.perf_counter())
+            await one(getter, index, phase, time.perf_counter())
             await asyncio.sleep(1.0)
 
     await asyncio.gather(*(user(i) for i in range(vus)))
     return phase
 
 
-async def open_loop(client: httpx.AsyncClient, tokens: list[str], rate: float, seconds: float) -> Phase:
+async def open_loop(getter: RawGetter, rate: float, seconds: float) -> Phase:
     phase = Phase(f"{rate:g} requests/s offered", rate, seconds)
     start = time.perf_counter() + 0.05
     count = int(rate * seconds)
@@ -129,7 +179,7 @@ async def open_loop(client: httpx.AsyncClient, tokens: list[str], rate: float, s
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(client, tokens[i % len(tokens)], phase, scheduled)))
+        tasks.append(asyncio.create_task(one(getter, i, phase, scheduled)))
     await asyncio.gather(*tasks)
     return phase
 
@@ -231,6 +281,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
 
 
+async def cache_counts(client: httpx.AsyncClient) -> tuple[float, float]:
+    text = (await client.get("/metrics")).text
+    return metric_sum(text, "cache_hits_total", cache_key="trades"), metric_sum(
+        text, "cache_misses_total", cache_key="trades"
+    )
+
+
 def with_cpu(summary: dict[str, Any], pid: int, before: float | None) -> dict[str, Any]:
     """The gateway's CPU over the phase: per request, and as a share of one core."""
     after = proc_cpu(pid)
@@ -252,8 +309,13 @@ async def run(opts: Options, gateway_url: str, run_id: str, gateway_pid: int) ->
             await client.get(PATH, params=PARAMS, headers={"Authorization": f"Bearer {token}"})
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         say(f"k6 shape: {opts.vus} virtual users, 1 s think time, {opts.duration:g} s …")
+        host, port = gateway_url.removeprefix("http://").split(":")
+        getter = RawGetter(host, int(port), tokens, opts.vus + 50)
+        hits0, misses0 = await cache_counts(client)
         before = proc_cpu(gateway_pid)
-        k6 = with_cpu((await k6_shape(client, tokens, opts.vus, opts.duration)).summary(), gateway_pid, before)
+        k6 = with_cpu((await k6_shape(getter, opts.vus, opts.duration)).summary(), gateway_pid, before)
+        hits1, misses1 = await cache_counts(client)
+        k6["cache"] = {"hit": hits1 - hits0, "miss": misses1 - misses0}
         say(
             f"  p95 {k6['p95_ms']} ms, {k6['achieved_rps']} req/s, errors {k6['errors']}, cache {k6['cache']}, "
             f"gateway {k6.get('gateway_cpu_ms_per_request')} ms CPU/request, load {k6.get('loadavg_1m')}"
@@ -262,7 +324,7 @@ async def run(opts: Options, gateway_url: str, run_id: str, gateway_pid: int) ->
         best = None
         for rate in opts.rates:
             before = proc_cpu(gateway_pid)
-            step = with_cpu((await open_loop(client, tokens, rate, opts.step_seconds)).summary(), gateway_pid, before)
+            step = with_cpu((await open_loop(getter, rate, opts.step_seconds)).summary(), gateway_pid, before)
             ladder.append(step)
             say(
                 f"  {rate:g}/s offered: p95 {step['p95_ms']} ms, "
@@ -278,6 +340,7 @@ async def run(opts: Options, gateway_url: str, run_id: str, gateway_pid: int) ->
                 break
             best = rate
             await asyncio.sleep(1.0)
+        getter.close()
         say(f"login x {opts.login_count} …")
         login = (await logins(client, emails, opts.login_count, concurrency=os.cpu_count() or 2)).summary()
         say(f"  login p95 {login['p95_ms']} ms")

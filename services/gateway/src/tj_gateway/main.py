@@ -16,7 +16,7 @@ from tj_gateway.apikeys.endpoints import router as api_keys_router
 from tj_gateway.billing.endpoints import install_billing
 from tj_gateway.cache import ReadCache
 from tj_gateway.commands import CommandBus
-from tj_gateway.edge import install_edge
+from tj_gateway.edge import edge_redis, install_edge
 from tj_gateway.executions.endpoints import router as executions_router
 from tj_gateway.flags import Flags
 from tj_gateway.identity import passwords
@@ -69,13 +69,15 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     install_edge(app, settings)
     app.state.tokens = TokenService(settings)
     app.state.reload_signing_keys = signing_key_reloader(secret_source, app.state.tokens, Settings)
-    app.state.flags = Flags(runtime.redis, settings)
-    app.state.rate_limiter = RateLimiter(runtime.redis, settings)
-    app.state.entitlements = EntitlementStore(runtime.redis, settings, http)
+    redis = edge_redis(settings)
+    runtime.on_stop.append(redis.aclose)
+    app.state.flags = Flags(redis, settings)
+    app.state.rate_limiter = RateLimiter(redis, settings)
+    app.state.entitlements = EntitlementStore(redis, settings, http)
     billing_events = BillingEventsListener(settings, app.state.entitlements)
     runtime.on_kafka_ready.append(billing_events.start)
     runtime.on_stop.append(billing_events.stop)
-    app.state.read_cache = read_cache = ReadCache(runtime.redis, settings)
+    app.state.read_cache = read_cache = ReadCache(redis, settings)
 
     async def invalidate_reads(event: Envelope) -> None:
         if event.user_id is not None:
