@@ -127,6 +127,7 @@ def main() -> int:
         f"  Health:    {GATEWAY}/api/health\n"
         f"  Demo user: {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
         "  Razorpay:  stand-in on http://127.0.0.1:8090 (try `make razorpay-simulate PLAN=pro_monthly`)\n"
+        "  Mail:      SMTP sink on 127.0.0.1:8025; messages (password resets) in .local/mail/new\n"
         "  Ctrl-C stops the services; `make down` stops the infrastructure.\n",
         flush=True,
     )
