@@ -27,6 +27,7 @@ from tj_imports.formats.base import (
     ParseOptions,
     RowError,
     UnknownFormat,
+    UnknownTimeZone,
 )
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "global"
@@ -253,3 +254,15 @@ def test_html_the_standard_parser_asserts_on(tmp_path: Path) -> None:
         parse_all(path, "mt4_statement_html")
     with pytest.raises(ImportFileError):
         parse_all(path)
+
+
+@pytest.mark.parametrize(
+    "fixture",
+    ["ibkr_flex.csv", "ibkr_activity.csv", "mt5_report.html", "mt5_report.xlsx", "mt4_statement.html",
+     "thinkorswim.csv", "schwab.csv", "robinhood.csv", "webull.csv", "tradovate.csv", "ninjatrader_us.csv",
+     "template.csv"],
+)  # fmt: skip
+def test_an_unknown_account_time_zone_is_the_files_error(fixture: str) -> None:
+    with pytest.raises(UnknownTimeZone) as error:
+        parse_all(FIXTURES / fixture, options=ParseOptions(timezone="Mars/Olympus"))
+    assert error.value.code == "UnknownTimeZone"

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TextIO
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 Side = Literal["buy", "sell"]
 Segment = Literal["equity", "futures", "options", "currency", "commodity"]
@@ -89,6 +89,10 @@ class NoRows(ImportFileError):
 
 class ArchiveRejected(ImportFileError):
     code = "ArchiveRejected"
+
+
+class UnknownTimeZone(ImportFileError):
+    code = "UnknownTimeZone"
 
 
 # --------------------------------------------------------------------------- rows
@@ -501,7 +505,19 @@ class FormatParser(ABC):
         Raises only :class:`ImportFileError` (e.g. :class:`MissingColumns`, :class:`NoRows`)."""
 
     def zone(self, options: ParseOptions) -> str:
-        return options.timezone or self.timezone
+        zone = options.timezone or self.timezone
+        if not known_zone(zone):
+            raise UnknownTimeZone(f"{zone!r} is not an IANA time zone (e.g. Asia/Kolkata)")
+        return zone
+
+
+@functools.lru_cache(maxsize=256)
+def known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def find_header(

@@ -245,6 +245,7 @@ class GenericTemplateCsv(FormatParser):
         return 0 if found is None else found[0]
 
     def parse(self, source: Source, options: ParseOptions) -> Iterator[ParseResult]:
+        self.zone(options)  # a bad account zone is the file's error, not every row's
         rows = iter_csv(source)
         _, columns = locate_header(rows, self.ALIASES, TEMPLATE_REQUIRED, self.label)
         builder = RowBuilder(columns, TEMPLATE_DATE, TEMPLATE_TIME, iso=True)

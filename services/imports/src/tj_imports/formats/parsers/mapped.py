@@ -79,6 +79,7 @@ class MappedFile(FormatParser):
 
     def parse(self, source: Source, options: ParseOptions) -> Iterator[ParseResult]:
         fields = validate_mapping(options.mapping)
+        self.zone(options)  # a bad account zone is the file's error, not every row's
         assert options.mapping is not None  # validated above
         date_format = options.mapping.get("date_format")
         aliases: dict[str, Sequence[str]] = {field: [header] for field, header in fields.items()}
