@@ -589,3 +589,14 @@ def test_workbook_without_a_dimension_record(tmp_path: Path) -> None:
         (4, "EURUSD", "buy", D(10000), D("1.085"), utc(2026, 1, 5, 10, 0, 2), D("0.35"), "6001"),
         (5, "EURUSD", "sell", D(10000), D("1.0862"), utc(2026, 1, 5, 14, 30), D("0.35"), "6002"),
     ]
+
+
+@pytest.mark.parametrize("fixture", ["mapped_unknown.csv", "template.csv", "thinkorswim.csv", "mt5_report.xlsx"])
+def test_signature_of_a_file_is_the_one_mappings_are_stored_under(fixture: str) -> None:
+    # The mappings endpoint keys a saved mapping by the headers the client sends; the import
+    # finds it again from the file: the two must agree.
+    from tj_imports.handlers import header_signature as stored_signature
+
+    source = Source.open(FIXTURES / fixture)
+    assert stored_signature(headers_of(source)) == header_signature(source)
+    assert stored_signature([f"  {h.upper()} " for h in headers_of(source)]) == header_signature(source)
