@@ -285,8 +285,10 @@ class Billing:
             return "duplicate"
         users: set[uuid.UUID] = set()
         outcome = await self._apply_event(session, received.event, payload, event_at, users)
-        await repository.set_delivery_outcome(session, received.event_id, outcome)
-        await self.outbox.put_many(session, await self.refresh_plans(session, users, cause=delivery))
+        if outcome != "applied":  # claimed as applied: most deliveries need no second statement
+            await repository.set_delivery_outcome(session, received.event_id, outcome)
+        if users:
+            await self.outbox.put_many(session, await self.refresh_plans(session, users, cause=delivery))
         return outcome
 
     async def _apply_event(
@@ -303,6 +305,8 @@ class Billing:
             user_id, result = await self._subscription_event(session, sub_entity, event_at)
             subscription_id = sub_entity.get("id")
             outcomes.append(result)
+            if user_id is not None and result == "applied":
+                users.add(user_id)  # only a subscription's state decides a plan
         if inv_entity:
             user_id, result = await self._invoice(session, inv_entity, user_id)
             subscription_id = subscription_id or inv_entity.get("subscription_id")
@@ -312,8 +316,6 @@ class Billing:
             outcomes.append(result)
         if refund_entity:
             outcomes.append(await self._refund(session, refund_entity))
-        if user_id is not None:
-            users.add(user_id)
         if not outcomes:
             return "ignored"
         for outcome in ("applied", "stale"):
