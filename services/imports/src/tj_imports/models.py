@@ -27,6 +27,9 @@ metadata = service_metadata("imports")
 
 STATUSES = ("queued", "parsing", "staging", "committing", "completed", "failed", "cancelled", "reverting", "reverted")
 
+# The imports that hold their file: the same file into the same account again is a duplicate.
+LIVE_FILE_PREDICATE = "duplicate_of IS NULL AND status NOT IN ('failed', 'cancelled', 'reverted')"
+
 import_jobs = Table(
     "import_jobs",
     metadata,
@@ -75,7 +78,7 @@ import_jobs = Table(
         "account_id",
         "sha256",
         unique=True,
-        postgresql_where=text("duplicate_of IS NULL AND status NOT IN ('failed', 'cancelled', 'reverted')"),
+        postgresql_where=text(LIVE_FILE_PREDICATE),
     ),
 )
 

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tj_imports.formats.base import RowError
-from tj_imports.models import column_mappings, import_jobs, import_row_errors
+from tj_imports.models import LIVE_FILE_PREDICATE, column_mappings, import_jobs, import_row_errors
 
 Row = dict[str, Any]
 LIVE = ("queued", "parsing", "staging", "committing", "completed", "reverting")
@@ -43,10 +43,9 @@ async def insert_job(session: AsyncSession, values: Row) -> Row | None:
         .values(**values)
         .on_conflict_do_nothing(
             index_elements=[import_jobs.c.account_id, import_jobs.c.sha256],
-            index_where=and_(
-                import_jobs.c.duplicate_of.is_(None),
-                import_jobs.c.status.notin_(("failed", "cancelled", "reverted")),
-            ),
+            # Literal, like the index's own predicate: with bound parameters PostgreSQL cannot
+            # match the partial index once the prepared statement goes to a generic plan.
+            index_where=text(LIVE_FILE_PREDICATE),
         )
         .returning(import_jobs)
     )
