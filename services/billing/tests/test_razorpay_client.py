@@ -65,3 +65,23 @@ def test_a_live_key_only_goes_to_razorpay() -> None:
         ServiceSettings(razorpay_key_id="rzp_live_ABCDEFGHIJKLMN", razorpay_base_url="http://127.0.0.1:8090")
     live = ServiceSettings(razorpay_key_id="rzp_live_ABCDEFGHIJKLMN", razorpay_base_url="https://api.razorpay.com/v1")
     assert live.razorpay_base_url == "https://api.razorpay.com"
+
+
+def test_production_billing_needs_razorpay_and_real_plans() -> None:
+    from tj_billing.settings import Settings
+
+    secrets = {
+        "jwt_secret": "x" * 40,
+        "s3_access_key": "a",
+        "s3_secret_key": "b",
+        "razorpay_key_secret": "c",
+        "razorpay_webhook_secret": "d",
+        "database_url": "postgresql://billing:strong@db/tj",
+    }
+    with pytest.raises(ValueError, match="RAZORPAY_BASE_URL"):
+        Settings(environment="production", **secrets)
+    with pytest.raises(ValueError, match="RAZORPAY_PLAN_PRO_MONTHLY"):
+        Settings(environment="production", razorpay_base_url="https://api.razorpay.com", **secrets)
+    plans = {f"razorpay_plan_{p}": f"plan_{p}" for p in ("pro_monthly", "pro_yearly", "elite_monthly", "elite_yearly")}
+    ok = Settings(environment="production", razorpay_base_url="https://api.razorpay.com", **secrets, **plans)
+    assert ok.razorpay_plan_pro_monthly == "plan_pro_monthly"
