@@ -21,7 +21,17 @@ from fastapi import FastAPI
 
 from deploy.razorpay.payloads import ALL_EVENTS, Lifecycle, WebhookDelivery, sign
 from tests.harness import ServiceProcess, auth, eventually, signup
-from tests.test_billing import WEBHOOK_SECRET, current, deliver, lifecycle, metric, read_topic, services, subscribe
+from tests.test_billing import (
+    WEBHOOK_SECRET,
+    current,
+    deliver,
+    entitlement_events,
+    lifecycle,
+    metric,
+    read_topic,
+    services,
+    subscribe,
+)
 
 __all__ = ["services"]  # this module runs the services the way test_billing does
 
@@ -178,6 +188,16 @@ async def test_repeated_and_shuffled_deliveries_have_one_effect_each(
     assert state["plan"]["plan_id"] == "pro_monthly"
     assert state["plan"]["status"] == "cancelled"
     await assert_final_books(client, token, life)
+
+    # Each change of the user's plan announced once, versions 1, 2, 3... ending where the state is.
+    async def announced() -> list[dict[str, Any]] | None:
+        events = await entitlement_events(user_id)
+        return events if events and events[-1]["status"] == "cancelled" else None
+
+    events = await eventually(announced)
+    assert [e["version"] for e in events] == list(range(1, len(events) + 1))
+    assert events[-1]["plan_id"] == "pro_monthly"
+    assert events[-1]["valid_until"] is not None
 
 
 async def test_forged_or_unsigned_deliveries_are_rejected_and_nothing_is_stored(
