@@ -266,3 +266,10 @@ def test_an_unknown_account_time_zone_is_the_files_error(fixture: str) -> None:
     with pytest.raises(UnknownTimeZone) as error:
         parse_all(FIXTURES / fixture, options=ParseOptions(timezone="Mars/Olympus"))
     assert error.value.code == "UnknownTimeZone"
+
+
+def test_html_with_a_superscript_colspan(tmp_path: Path) -> None:
+    # Found by the fuzz target: "¹".isdigit() is true, int("¹") fails.
+    html = (FIXTURES / "mt4_statement.html").read_text().replace("<td colspan=13>", '<td colspan="¹">')
+    rows = parse_all(write(tmp_path, html))
+    assert len([r for r in rows if isinstance(r, ParsedRow)]) == 5

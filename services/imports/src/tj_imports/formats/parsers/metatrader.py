@@ -131,7 +131,7 @@ class _TableRows(HTMLParser):
                 self._row_line = self.getpos()[0]
             values = dict(attrs)
             span = (values.get("colspan") or "1").strip()
-            self._span = min(max(int(span), 1), MAX_CELLS) if span.isdigit() else 1
+            self._span = min(max(int(span), 1), MAX_CELLS) if span.isdecimal() else 1  # not "¹"
             self._hidden = "hidden" in (values.get("class") or "")
             self._cell = []
             self._cell_len = 0
