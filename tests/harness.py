@@ -129,7 +129,7 @@ class ServiceProcess:
             [sys.executable, "-m", f"tj_{self.name}.main"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
         )
 
-    def wait_healthy(self, timeout: float = 60.0) -> None:
+    def wait_healthy(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         last: Any = None
         while time.monotonic() < deadline:
