@@ -43,12 +43,13 @@ GOAL = 20_000.0
 
 
 def fills(count: int, seed: int, staged: bool) -> list[dict[str, Any]]:
-    """Intraday round trips (buy, then sell the same quantity), ~40 a day over many days."""
+    """Intraday round trips (buy, then sell the same quantity), 100 a day from 2012 (a million
+    executions end in 2025: none is in the future)."""
     rng = random.Random(seed)
-    start = datetime(2021, 1, 4, 4, 0, tzinfo=UTC)
+    start = datetime(2012, 1, 2, 3, 50, tzinfo=UTC)
     rows: list[dict[str, Any]] = []
     for i in range(count // 2):
-        at = start + timedelta(days=i // 40, minutes=(i % 40) * 9)
+        at = start + timedelta(days=i // 100, minutes=(i % 100) * 3)
         qty = rng.randint(1, 200)
         price = rng.randint(10_000, 400_000)
         exit_price = price + rng.randint(-300, 300)

@@ -23,6 +23,7 @@ from tj_trades.domain.metrics import ClosedTrade, MetricsConfig
 from tj_trades.queries import round_trips_of, utc
 
 router = APIRouter(prefix="/internal/analytics", tags=["internal"])
+REFRESH_WAIT_SECONDS = 2.0
 
 From = Annotated[datetime | None, Query(alias="from")]
 To = Annotated[datetime | None, Query(alias="to")]
@@ -131,7 +132,9 @@ async def summary(request: Request, filters: AnalyticsFilters) -> dict[str, Any]
         # The common view (everything, or one account): from the stored projection.
         runtime: Runtime = request.app.state.runtime
         async with runtime.sessionmaker() as session, session.begin():
-            await projection.refresh(session, f.user_id)
+            # Up to date with every committed write, unless a long refresh of this user (a large
+            # import) holds it: then the projection is read as it stands.
+            await projection.refresh(session, f.user_id, wait=REFRESH_WAIT_SECONDS)
             accounts = await repository.account_settings(session, f.user_id)
             config = tradebook.metrics_config(accounts, f.account_id)
             if stored_summary.supported(config):

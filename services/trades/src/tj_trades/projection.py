@@ -8,9 +8,10 @@ touch. :func:`rebuild` recomputes a user's whole projection from the executions,
 :func:`checksum` fingerprints it, so an operator can prove the live projection equal to a rebuilt
 one (``python -m tj_trades.ops rebuild-rollups``).
 
-Concurrency: :func:`refresh` locks the dirty rows it works on (``FOR UPDATE``). A write that marks
-a group while it is being recomputed waits for that lock and marks it again afterwards, so a
-change is never lost; two refreshes of one user serialise on the same rows.
+Concurrency: refreshes and rebuilds of one user take a transaction-level advisory lock, so they
+run one at a time; writers never wait for them. A refresh forgets only the marks it read, with
+the ``marked_at`` it read: a writer that marks a group again meanwhile sets a new ``marked_at``
+(``clock_timestamp()``), so its change is picked up by the next refresh, never lost.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from decimal import Decimal, localcontext
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select, text, tuple_
+from sqlalchemy import Date, any_, bindparam, delete, func, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -42,6 +45,13 @@ from tj_trades.models import (
 
 log = logging.getLogger(__name__)
 
+
+def among(column: Any, values: Iterable[Any], item: Any) -> Any:
+    """``column = ANY(:array)``: one parameter however many values (an IN list is limited to
+    32,767 by the protocol)."""
+    return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+
+
 Group = tuple[uuid.UUID, uuid.UUID, str, date]  # user, account, "<exchange>:<symbol>", IST trade date
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -53,22 +63,21 @@ def instrument(exchange: str, symbol: str) -> str:
 async def mark(session: AsyncSession, groups: Iterable[Group]) -> None:
     """Mark groups stale (in the writer's transaction), in a fixed order against deadlocks."""
     unique = sorted(set(groups), key=lambda g: (str(g[0]), str(g[1]), g[2], g[3]))
-    if not unique:
-        return
-    statement = pg_insert(projection_dirty).values(
-        [{"user_id": u, "account_id": a, "instrument": i, "day": d} for u, a, i, d in unique]
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[
-                projection_dirty.c.user_id,
-                projection_dirty.c.account_id,
-                projection_dirty.c.instrument,
-                projection_dirty.c.day,
-            ],
-            set_={"marked_at": func.now()},
+    for start in range(0, len(unique), 5000):  # 4 parameters a row, 32,767 at most a statement
+        statement = pg_insert(projection_dirty).values(
+            [{"user_id": u, "account_id": a, "instrument": i, "day": d} for u, a, i, d in unique[start : start + 5000]]
         )
-    )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[
+                    projection_dirty.c.user_id,
+                    projection_dirty.c.account_id,
+                    projection_dirty.c.instrument,
+                    projection_dirty.c.day,
+                ],
+                set_={"marked_at": func.clock_timestamp()},
+            )
+        )
 
 
 def groups_of_rows(user_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> set[Group]:
@@ -83,13 +92,13 @@ _MARK_EXECUTIONS = (
     "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
     "SELECT DISTINCT user_id, account_id, exchange || ':' || symbol, (executed_at AT TIME ZONE 'Asia/Kolkata')::date "
     "FROM trades.executions WHERE {column} = :v "
-    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = now()"
+    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
 )
 _MARK_TRADES = (
     "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
     "SELECT DISTINCT user_id, account_id, instrument, (opened_at AT TIME ZONE 'Asia/Kolkata')::date "
     "FROM trades.trade_rows WHERE account_id = :v "
-    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = now()"
+    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
 )
 MARK_SQL = {
     "import_id": [_MARK_EXECUTIONS.format(column="import_id")],
@@ -103,20 +112,15 @@ async def mark_where(session: AsyncSession, column: Literal["import_id", "accoun
         await session.execute(text(statement), {"v": value})
 
 
-async def refresh(session: AsyncSession, user_id: uuid.UUID) -> int:
+async def refresh(session: AsyncSession, user_id: uuid.UUID, wait: float | None = None) -> int:
     """Recompute the user's dirty groups; the number of (account, instrument) groups recomputed.
 
     First the charges of every execution of the touched (account, IST day)s (a contract note
     covers the whole day), then the round trips of the touched instruments and of the ones whose
     charges moved, then the rollup rows of the days their trades close on."""
-    locked = (
-        await session.execute(
-            select(projection_dirty.c.account_id, projection_dirty.c.instrument, projection_dirty.c.day)
-            .where(projection_dirty.c.user_id == user_id)
-            .order_by(projection_dirty.c.account_id, projection_dirty.c.instrument, projection_dirty.c.day)
-            .with_for_update()
-        )
-    ).all()
+    if not await _serialise(session, user_id, wait):
+        return 0  # another refresh of this user is at work (e.g. a large import): read as is
+    locked = await _dirty(session, user_id)
     if not locked:
         return 0
     accounts = await repository.account_settings(session, user_id)
@@ -127,22 +131,58 @@ async def refresh(session: AsyncSession, user_id: uuid.UUID) -> int:
     for account_id, account_days in days.items():
         groups |= await _recharge(session, user_id, account_id, account_days, accounts)
     await _recompute(session, user_id, groups, accounts)
-    await session.execute(
-        delete(projection_dirty).where(
-            projection_dirty.c.user_id == user_id,
-            tuple_(projection_dirty.c.account_id, projection_dirty.c.instrument, projection_dirty.c.day).in_(
-                [(r.account_id, r.instrument, r.day) for r in locked]
-            ),
-        )
-    )
+    await _clean(session, user_id, locked)
     return len(groups)
+
+
+async def _serialise(session: AsyncSession, user_id: uuid.UUID, wait: float | None = None) -> bool:
+    """One refresh or rebuild of a user at a time (writers are never blocked: they only mark).
+    With ``wait``, give up after that many seconds (False)."""
+    key = {"u": str(user_id)}
+    if wait is None:
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:u, 7))"), key)
+        return True
+    deadline = asyncio.get_running_loop().time() + wait
+    while not await session.scalar(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:u, 7))"), key):
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def _dirty(session: AsyncSession, user_id: uuid.UUID) -> list[Any]:
+    return list(
+        (
+            await session.execute(
+                select(
+                    projection_dirty.c.account_id,
+                    projection_dirty.c.instrument,
+                    projection_dirty.c.day,
+                    projection_dirty.c.marked_at,
+                ).where(projection_dirty.c.user_id == user_id)
+            )
+        ).all()
+    )
+
+
+async def _clean(session: AsyncSession, user_id: uuid.UUID, seen: list[Any]) -> None:
+    """Forget the marks that were read, unless a writer marked them again since (a new
+    ``marked_at``): those stay for the next refresh."""
+    c = projection_dirty.c
+    key = tuple_(c.account_id, c.instrument, c.day, c.marked_at)
+    for start in range(0, len(seen), 5000):
+        await session.execute(
+            delete(projection_dirty).where(
+                projection_dirty.c.user_id == user_id,
+                key.in_([(r.account_id, r.instrument, r.day, r.marked_at) for r in seen[start : start + 5000]]),
+            )
+        )
 
 
 async def rebuild(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Recompute the user's whole projection from the executions."""
-    await session.execute(
-        select(projection_dirty.c.instrument).where(projection_dirty.c.user_id == user_id).with_for_update()
-    )
+    await _serialise(session, user_id)
+    seen = await _dirty(session, user_id)
     await session.execute(delete(trade_rows).where(trade_rows.c.user_id == user_id))
     await session.execute(delete(daily_rollups).where(daily_rollups.c.user_id == user_id))
     await session.execute(delete(execution_charges).where(execution_charges.c.user_id == user_id))
@@ -151,7 +191,7 @@ async def rebuild(session: AsyncSession, user_id: uuid.UUID) -> None:
     charges = tradebook.execution_charges(rows, tradebook.plans_of(accounts))
     await _store_charges(session, user_id, charges)
     await _recompute(session, user_id, None, accounts, rows=rows, charges=charges)
-    await session.execute(delete(projection_dirty).where(projection_dirty.c.user_id == user_id))
+    await _clean(session, user_id, seen)
 
 
 async def _visible_rows(session: AsyncSession, user_id: uuid.UUID, *conditions: Any) -> list[dict[str, Any]]:
@@ -235,7 +275,7 @@ async def _recharge(
     old = {
         r.execution_id: (None if r.charges is None else Decimal(r.charges), r.source)
         for r in await session.execute(
-            select(execution_charges).where(execution_charges.c.execution_id.in_(list(charges)))
+            select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
         )
     }
     await _store_charges(session, user_id, charges)
@@ -268,7 +308,9 @@ async def _recompute(
         ]
     if charges is None:
         stored = await session.execute(
-            select(execution_charges).where(execution_charges.c.execution_id.in_([r["id"] for r in rows]))
+            select(execution_charges).where(
+                among(execution_charges.c.execution_id, (r["id"] for r in rows), PG_UUID(as_uuid=True))
+            )
         )
         known: dict[uuid.UUID, tuple[Decimal | None, tradebook.ChargesSource]] = {
             r.execution_id: (None if r.charges is None else Decimal(r.charges), r.source) for r in stored
@@ -447,7 +489,7 @@ async def _rollup(
             daily_rollups.c.user_id == user_id, daily_rollups.c.account_id == account_id
         )
         if days is not None:
-            removal = removal.where(daily_rollups.c.day.in_(days))
+            removal = removal.where(among(daily_rollups.c.day, days, Date()))
         await session.execute(removal)
         values = [
             {
