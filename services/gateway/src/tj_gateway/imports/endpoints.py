@@ -161,7 +161,9 @@ async def start_import(request: Request, user: CurrentUser, idempotency_key: Ide
                 raise error
         timezone = upload.fields.get("timezone") or None
         import_id = command_id_for(user.user_id, idempotency_key)
-        key = f"imports/{user.user_id}/{import_id}"
+        # Its own object per upload: a retry under the same Idempotency-Key (the same import id)
+        # never overwrites the file an import may be reading.
+        key = f"imports/{user.user_id}/{import_id}/{uuid.uuid4().hex}"
         sha256 = await asyncio.to_thread(
             store, runtime.s3, settings.s3_bucket, key, upload.file.file, upload.file.content_type
         )
