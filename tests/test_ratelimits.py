@@ -6,6 +6,7 @@ module starts a gateway of its own with tight ones."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -56,11 +57,15 @@ async def test_twenty_wrong_passwords_in_a_minute(client: httpx.AsyncClient) -> 
     user = await signup(client)
     email = user["user"]["email"]
     statuses = []
+    started = time.monotonic()
     for _ in range(20):
         response = await client.post("/api/v1/auth/login", json={"email": email, "password": "wrong-password-0"})
         statuses.append(response.status_code)
+    elapsed = time.monotonic() - started
     assert statuses[:10] == [401] * 10
-    assert set(statuses[10:]) == {429}
+    # GCRA: a burst of 10, then one more every 6 s (a slow machine may earn one or two back).
+    assert statuses.count(401) <= 10 + int(elapsed / 6), (statuses, elapsed)
+    assert statuses[-1] == 429 and set(statuses) == {401, 429}
     assert_limited(response)
     # Even the right password waits now: the limit is on attempts, not failures.
     right = await client.post("/api/v1/auth/login", json={"email": email, "password": "a-long-password-1"})

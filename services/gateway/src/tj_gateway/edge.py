@@ -15,6 +15,8 @@ id (in the ``X-Request-ID`` header and the error body).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Iterable
 
@@ -126,6 +128,31 @@ def declared_length(scope: Scope) -> int | None:
 OWN_BODY_LIMIT = frozenset({("POST", "/api/v1/imports")})
 
 
+# A refused body no larger than this beyond the limit is read and discarded before the 413 goes
+# out: closing a connection with unread data makes the kernel reset it, and the client may lose
+# the answer. Larger ones are not worth reading; their clients may see a reset instead.
+DRAIN_BYTES = 4 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+
+
+async def drain(receive: Receive, limit: int | None = None) -> None:
+    """Reads and drops the rest of a request body (at most ``limit`` bytes, ``DRAIN_SECONDS``)."""
+    seen = 0
+
+    async def read() -> None:
+        nonlocal seen
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False) or (limit is not None and seen > limit):
+                return
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(read(), DRAIN_SECONDS)
+
+
 class BodySizeLimitMiddleware:
     """Refuses a request whose ``Content-Length`` is over the limit before reading any of it; a
     body without one is counted as it is read, and 413 is raised once it passes the limit (the
@@ -139,6 +166,8 @@ class BodySizeLimitMiddleware:
         if scope["type"] == "http" and (scope["method"], scope["path"]) not in OWN_BODY_LIMIT:
             length = declared_length(scope)
             if length is not None and length > self.max_bytes:
+                if length <= self.max_bytes + DRAIN_BYTES:
+                    await drain(receive)
                 await send_error(
                     send,
                     413,
@@ -160,6 +189,8 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    if message.get("more_body", False):
+                        await drain(receive, DRAIN_BYTES)
                     raise HTTPException(413, f"request body is over the limit of {self.max_bytes} bytes")
             return message
 
