@@ -2,8 +2,10 @@
 
 The cost comes from the settings (``ARGON2_TIME_COST``, ``ARGON2_MEMORY_KIB``,
 ``ARGON2_PARALLELISM``), chosen for about 100 ms per hash on the reference machine (2 cores):
-time cost 2 with 56 MiB measured 95-105 ms (``bench/login.py`` records the figure). A stored hash
-made with other parameters is re-hashed at the next successful login.
+measured there, time cost 2 took 118 ms with 64 MiB and 79 ms with 46 MiB, so 2 and 56 MiB
+(``bench/read_cache.py`` records the median hash and the login p95 of each run; with the machine
+shared and loaded they read higher). A stored hash made with other parameters is re-hashed at the
+next successful login.
 """
 
 from __future__ import annotations
