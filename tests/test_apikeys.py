@@ -169,3 +169,23 @@ async def test_api_key_lifecycle(client: httpx.AsyncClient, api_access: None) ->
     await on_plan(client, user, "free")
     lapsed = await client.get("/api/v1/me", headers=auth(write_key["key"]))
     assert lapsed.status_code == 402 and lapsed.json()["error"] == "PlanRequired"
+
+
+async def test_a_cache_miss_is_rebuilt_from_billing(client: httpx.AsyncClient, services: dict[str, Any]) -> None:
+    """With nothing in Redis, /me asks billing's internal API and keeps its answer (version and
+    all), not the free-plan fallback used while billing cannot answer (version -1)."""
+    user = await signup(client)
+    settings = Settings()
+    key = f"{settings.kafka_topic_prefix}entitlements:{user['user']['id']}"
+    redis = aioredis.from_url(settings.redis_url)
+    try:
+        await redis.delete(key)
+        me = await plan_of(client, user["access_token"])
+        async with httpx.AsyncClient(base_url=services["billing"].url, timeout=10) as billing:
+            answer = await billing.get(f"/internal/entitlements/{user['user']['id']}")
+        assert answer.status_code == 200, answer.text
+        assert me["plan"] == answer.json()["plan_id"]
+        stored = await redis.hget(key, "version")
+        assert stored is not None and int(stored) == answer.json()["version"] >= 0
+    finally:
+        await redis.aclose()
