@@ -120,6 +120,7 @@ async def test_token_of_a_deleted_user_is_refused(client: httpx.AsyncClient) -> 
             await conn.execute(text("DELETE FROM identity.users WHERE id = :id"), {"id": user["user"]["id"]})
     finally:
         await engine.dispose()
+
     # Refused once the replica's short memory of the user lapses (USER_CHECK_SECONDS).
     async def refused() -> bool:
         return (await client.get("/api/v1/me", headers=auth(user["access_token"]))).status_code == 401

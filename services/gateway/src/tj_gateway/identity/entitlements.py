@@ -174,6 +174,7 @@ async def check_limit(request: Request, user_id: uuid.UUID, limit: str, used: in
 def require_entitlement(feature: str) -> Callable[..., Awaitable[PlanState]]:
     """A dependency: ``Depends(require_entitlement("api_access"))`` answers 402 (or 403 when the
     deployment flag is off) before the endpoint runs."""
+
     async def dependency(request: Request, user: CurrentUser) -> PlanState:
         return await check_entitlement(request, user.user_id, feature)
 
