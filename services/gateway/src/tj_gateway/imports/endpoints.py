@@ -124,8 +124,9 @@ async def _import_of(request: Request, user_id: uuid.UUID, import_id: uuid.UUID)
         "Multipart upload (`file`, `account_id`, optional `format` and `timezone`). The file goes to "
         "storage and the import runs in the background: 202 with the import's id and status; follow "
         "it at `GET /api/v1/imports/{id}` or `/events`. The same file imported again into the same "
-        "account adds nothing: that import completes at once with every row counted as a duplicate "
-        "and `duplicate_of` naming the first."
+        "account adds nothing: that import completes at once with `duplicate_of` naming the first and "
+        "the first's rows counted as duplicates (zero while the first is still running). The file's "
+        "format and row errors are found by the import itself: see its status."
     ),
     openapi_extra=UPLOAD_BODY,
     responses={
