@@ -185,3 +185,7 @@ async def test_stage_commit_discard_revert(client: httpx.AsyncClient, bus: Bus) 
     assert await visible(client, headers) == []
     repeat = await bus.send(user_id, contract.REVERT_IMPORT, {"import_id": str(first)})
     assert repeat.type == contract.IMPORT_REVERTED and repeat.payload["removed"] == 3
+
+    # With every import reverted or discarded the account is empty: it can be deleted.
+    deleted = await client.delete(f"/api/v1/accounts/{account_id}", headers=headers)
+    assert deleted.status_code == 204, deleted.text

@@ -93,6 +93,9 @@ async def update_account(session: AsyncSession, account_id: uuid.UUID, values: d
 
 
 async def delete_account(session: AsyncSession, account_id: uuid.UUID) -> None:
+    """Delete an account without executions, and the records of its (discarded or reverted, hence
+    empty) imports."""
+    await session.execute(imports.delete().where(imports.c.account_id == account_id))
     await session.execute(accounts.delete().where(accounts.c.id == account_id))
 
 
