@@ -89,9 +89,9 @@ class Phase:
             "error_rate": round(errors / total, 4) if total else None,
             "statuses": dict(self.statuses),
             "cache": dict(self.cache),
-            "p50_ms": p(0.50),
-            "p95_ms": p(0.95),
-            "p99_ms": p(0.99),
+            "p50_ms": p(50),
+            "p95_ms": p(95),
+            "p99_ms": p(99),
             "max_ms": round(ordered[-1], 2) if ordered else None,
         }
 
