@@ -84,7 +84,12 @@ async def test_users_never_see_each_other(client: httpx.AsyncClient) -> None:
     bobs = await client.get("/api/v1/executions", headers=auth(bob["access_token"]))
     assert bobs.json()["items"] == []
     status = await client.get(f"/api/v1/commands/{command_id}", headers=auth(bob["access_token"]))
-    assert status.json()["status"] == "pending"  # unknown to bob: nothing leaks
+    assert status.status_code == 404, status.text  # not bob's: like any other id that is not his
+    assert status.json()["error"] == "NotFound"
+    never_sent = await client.get(f"/api/v1/commands/{uuid.uuid4()}", headers=auth(alice["access_token"]))
+    assert never_sent.status_code == 404
+    mine = await client.get(f"/api/v1/commands/{command_id}", headers=auth(alice["access_token"]))
+    assert mine.status_code == 200 and mine.json()["status"] == "completed"
     # Bob cannot write into Alice's account either.
     account_id = created.json()["account_id"]
     stolen = await client.post(

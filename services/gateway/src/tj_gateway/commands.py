@@ -181,4 +181,34 @@ async def send_trades_command(
     command_id = command_id_for(user_id, idempotency_key)
     command = Envelope(id=command_id, type=type_, user_id=user_id, correlation_id=command_id, payload=payload)
     bus: CommandBus = request.app.state.commands
+    await remember_command_owner(bus, command_id, user_id)
     return command_id, await bus.send(TRADES_COMMANDS.name, command)
+
+
+# Who sent a command, so ``GET /api/v1/commands/{id}`` can tell "yours, not applied yet" (pending)
+# from "not yours or never sent" (404) before the owning service has seen the command.
+COMMAND_OWNER_TTL_SECONDS = 7 * 24 * 3600
+
+
+def command_owner_key(command_id: uuid.UUID) -> str:
+    return f"tj:command-owner:{command_id}"
+
+
+async def remember_command_owner(bus: CommandBus, command_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    try:
+        await bus.runtime.redis.set(command_owner_key(command_id), str(user_id), ex=COMMAND_OWNER_TTL_SECONDS)
+    except Exception:  # Redis down must not refuse the write; the status then stays "pending"
+        log.warning("could not record the owner of command %s", command_id, exc_info=True)
+
+
+async def sent_by(bus: CommandBus, command_id: uuid.UUID, user_id: uuid.UUID) -> bool | None:
+    """True/False when Redis knows who sent ``command_id``; None when Redis cannot say."""
+    try:
+        owner = await bus.runtime.redis.get(command_owner_key(command_id))
+    except Exception:
+        log.warning("could not read the owner of command %s", command_id, exc_info=True)
+        return None
+    if owner is None:
+        return False
+    text = owner.decode() if isinstance(owner, bytes) else str(owner)
+    return text == str(user_id)

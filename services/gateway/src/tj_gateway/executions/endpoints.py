@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse, Response
 
 from tj_common.contracts import trades as contract
 from tj_common.envelope import Envelope
-from tj_common.errors import AppError
-from tj_gateway.commands import COMMAND_RESPONSES, send_trades_command
+from tj_common.errors import AppError, NotFound
+from tj_gateway.commands import COMMAND_RESPONSES, send_trades_command, sent_by
 from tj_gateway.identity.dependencies import CurrentUser
 from tj_gateway.queries import QueryClient
 
@@ -119,7 +119,15 @@ async def list_executions(
 
 @router.get("/commands/{command_id}", summary="What became of a command accepted with 202")
 async def command_status(request: Request, user: CurrentUser, command_id: uuid.UUID) -> dict[str, Any]:
-    return await _trades(request).get(f"/internal/commands/{command_id}", {"user_id": str(user.user_id)})
+    status: dict[str, Any] = await _trades(request).get(
+        f"/internal/commands/{command_id}", {"user_id": str(user.user_id)}
+    )
+    # Not applied for this user yet: pending only if this user sent it (another user's id, or an
+    # id never sent, is 404 like every other id that is not yours).
+    bus = request.app.state.commands
+    if status.get("status") == "pending" and await sent_by(bus, command_id, user.user_id) is False:
+        raise NotFound("no such command")
+    return status
 
 
 @router.delete(
