@@ -24,8 +24,6 @@ JSON to bench/results/analytics-<stamp>.json (and analytics-latest.json).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import random
 import secrets
@@ -49,7 +47,8 @@ from bench.write_path import (
     percentile,
     run_async,
     say,
-    stop_services,
+    teardown_run,
+    write_report,
 )
 from tests import harness
 
@@ -262,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = secrets.token_hex(4)
     prefix = f"bench-{run_id}."
     os.environ["KAFKA_TOPIC_PREFIX"] = prefix
-    from tj_common.topics import delete_topics, ensure_topics, topic_names
+    from tj_common.topics import ensure_topics
     from tj_trades.settings import Settings as TradesSettings
 
     settings = TradesSettings(environment="development")
@@ -325,12 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 },
             },
         }
-        out = Path(args.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        stamp = started.strftime("%Y%m%dT%H%M%SZ")
-        text = json.dumps(report, indent=2, default=str) + "\n"
-        (out / f"analytics-{stamp}.json").write_text(text)
-        (out / "analytics-latest.json").write_text(text)
+        write_report(report, Path(args.output_dir), "analytics")
         for goal, verdict in report["goals"].items():
             print(f"goal {goal}: {'PASS' if verdict['pass'] else 'FAIL'} ({verdict['value']})")
         return 0
@@ -340,13 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        stop_services([proc])
-        with contextlib.suppress(Exception):
-            run_async(
-                lambda: delete_topics(settings.kafka_bootstrap_servers, list(topic_names(settings.topic_partitions)))
-            )
-        with contextlib.suppress(Exception):
-            run_async(database.drop)
+        teardown_run([proc], settings, settings.topic_partitions, database)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ from bench.write_path import (
     proc_cpu,
     run_async,
     say,
-    stop_services,
+    teardown_run,
+    write_report,
 )
 from tests import harness
 
@@ -186,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefix = f"bench-{run_id}."
     os.environ["KAFKA_TOPIC_PREFIX"] = prefix  # read once by tj_common.topics: set first
     from tj_common.storage import ensure_bucket
-    from tj_common.topics import delete_topics, ensure_topics, topic_names
+    from tj_common.topics import ensure_topics
     from tj_gateway.settings import Settings as GatewaySettings
     from tj_imports.settings import Settings as ImportsSettings
     from tj_trades.settings import Settings as TradesSettings
@@ -269,13 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "service_logs": {p.name: str(p.log_path) for p in procs.values()},
             },
         }
-        out_dir = Path(opts.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        text = json.dumps(report, indent=2, default=str) + "\n"
-        out = out_dir / f"import_1m-{stamp}.json"
-        out.write_text(text)
-        (out_dir / "import_1m-latest.json").write_text(text)
+        out = write_report(report, Path(opts.output_dir), "import_1m")
         print(json.dumps({k: report[k] for k in ("result", "peak_rss_mb", "rows_per_second", "goals")}, indent=2))
         print(f"results: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
         for goal, verdict in report["goals"].items():
@@ -288,21 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nbench failed: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            stop_services(list(procs.values()))
-            with contextlib.suppress(Exception):
-                run_async(lambda: delete_topics(settings.kafka_bootstrap_servers, list(topic_names(partitions))))
-            try:
-                run_async(database.drop)
-            except Exception as exc:
-                print(f"could not drop database {database.name}: {exc!r}", file=sys.stderr)
-            with contextlib.suppress(OSError):
-                path.unlink()
-                folder.rmdir()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        teardown_run(list(procs.values()), settings, partitions, database)
+        with contextlib.suppress(OSError):
+            path.unlink()
+            folder.rmdir()
 
 
 if __name__ == "__main__":

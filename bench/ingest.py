@@ -20,8 +20,6 @@ Goal (issue 3): ≥ 20,000 executions/s. JSON to bench/results/ingest-<stamp>.js
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import random
 import secrets
@@ -33,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.analytics import OwnDatabase
-from bench.write_path import RESULTS_DIR, git_info, machine_info, run_async, say, stop_services
+from bench.write_path import RESULTS_DIR, git_info, machine_info, run_async, say, teardown_run, write_report
 from tests import harness
 
 SYMBOLS = ("RELIANCE", "INFY", "TCS", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "LT", "AXISBANK", "KOTAKBANK")
@@ -257,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = secrets.token_hex(4)
     prefix = f"bench-{run_id}."
     os.environ["KAFKA_TOPIC_PREFIX"] = prefix
-    from tj_common.topics import delete_topics, ensure_topics, topic_names
+    from tj_common.topics import ensure_topics
     from tj_trades.settings import Settings as TradesSettings
 
     settings = TradesSettings(environment="development")
@@ -293,12 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                 "measured_as": "staged import: first publish to ImportCommitted (executions visible)",
             },
         }
-        out = Path(args.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        stamp = started.strftime("%Y%m%dT%H%M%SZ")
-        text = json.dumps(report, indent=2, default=str) + "\n"
-        (out / f"ingest-{stamp}.json").write_text(text)
-        (out / "ingest-latest.json").write_text(text)
+        write_report(report, Path(args.output_dir), "ingest")
         print(f"goal ingest >= {GOAL:,.0f}/s: {'PASS' if report['goal']['pass'] else 'FAIL'} ({committed_rate:,}/s)")
         return 0
     except KeyboardInterrupt:
@@ -307,13 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench failed: {exc}", file=sys.stderr)
         return 1
     finally:
-        stop_services([proc])
-        with contextlib.suppress(Exception):
-            run_async(
-                lambda: delete_topics(settings.kafka_bootstrap_servers, list(topic_names(settings.topic_partitions)))
-            )
-        with contextlib.suppress(Exception):
-            run_async(database.drop)
+        teardown_run([proc], settings, settings.topic_partitions, database)
 
 
 if __name__ == "__main__":

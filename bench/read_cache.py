@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import os
 import resource
 import secrets
@@ -48,7 +46,8 @@ from bench.write_path import (
     proc_cpu,
     run_async,
     say,
-    stop_services,
+    teardown_run,
+    write_report,
 )
 from tests import harness
 
@@ -361,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prefix = f"bench-{run_id}."
     os.environ["KAFKA_TOPIC_PREFIX"] = prefix  # read once at import by tj_common.topics
     from tj_common.storage import ensure_bucket
-    from tj_common.topics import delete_topics, ensure_topics, topic_names
+    from tj_common.topics import ensure_topics
     from tj_gateway.identity import passwords
     from tj_gateway.settings import Settings as GatewaySettings
     from tj_trades.settings import Settings as TradesSettings
@@ -428,19 +427,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "service_logs": {p.name: str(p.log_path) for p in procs},
         }
-        out = Path(opts.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        text = json.dumps(report, indent=2, default=str) + "\n"
-        path = out / f"read_cache-{stamp}.json"
-        path.write_text(text)
-        (out / "read_cache-latest.json").write_text(text)
+        path = write_report(report, Path(opts.output_dir), "read_cache")
         k6 = results["k6_shape"]
         verdict = "PASS" if report["goals"]["k6_p95_le_50ms_and_no_errors"]["pass"] else "FAIL"
         print(f"k6 shape ({opts.vus} VUs, 1 s think): p95 {k6['p95_ms']} ms, errors {k6['errors']} → {verdict}")
         print(f"max sustained with p95 < 100 ms: {results['max_sustained_rps_p95_under_100ms']} requests/s")
         print(f"login p95 {results['login']['p95_ms']} ms (argon2id hash {hash_ms} ms)")
-        print(f"results: {path.relative_to(ROOT)}")
+        print(f"results: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         return 0
     except KeyboardInterrupt:
         print("\ninterrupted; stopping the services", file=sys.stderr, flush=True)
@@ -449,13 +442,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nbench failed: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        stop_services(procs)
-        with contextlib.suppress(Exception):
-            run_async(lambda: delete_topics(settings.kafka_bootstrap_servers, list(topic_names(partitions))))
-        try:
-            run_async(database.drop)
-        except Exception as exc:
-            print(f"could not drop database {database.name}: {exc!r}", file=sys.stderr)
+        teardown_run(procs, settings, partitions, database)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -43,8 +42,9 @@ from bench.write_path import (
     proc_cpu,
     run_async,
     say,
-    stop_services,
     system_busy_seconds,
+    teardown_run,
+    write_report,
 )
 from deploy.razorpay.payloads import Lifecycle, WebhookDelivery
 from tests import harness
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     prefix = f"bench-{run_id}."
     os.environ["KAFKA_TOPIC_PREFIX"] = prefix  # read once by tj_common.topics: set first
     from tj_billing.settings import Settings as BillingSettings
-    from tj_common.topics import delete_topics, ensure_topics, topic_names
+    from tj_common.topics import ensure_topics
     from tj_gateway.settings import Settings as GatewaySettings
 
     settings = BillingSettings(environment="development")
@@ -360,14 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             },
         }
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        out_dir = Path(args.output_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        text = json.dumps(report, indent=2, default=str) + "\n"
-        path = out_dir / f"webhooks-{stamp}.json"
-        path.write_text(text)
-        (out_dir / "webhooks-latest.json").write_text(text)
+        path = write_report(report, Path(args.output_dir), "webhooks")
         for goal, verdict in report["goals"].items():
             print(f"goal {goal}: {'PASS' if verdict['pass'] else 'FAIL'} ({verdict['value_ms']} ms)")
         print(f"billing applied {load['applied_by_billing']}/{load['sent']} deliveries")
@@ -380,13 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbench failed: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        stop_services(procs)
-        with contextlib.suppress(Exception):
-            run_async(lambda: delete_topics(settings.kafka_bootstrap_servers, list(topic_names(partitions))))
-        try:
-            run_async(database.drop)
-        except Exception as exc:
-            print(f"could not drop database {database.name}: {exc!r}", file=sys.stderr)
+        teardown_run(procs, settings, partitions, database)
 
 
 if __name__ == "__main__":

@@ -39,12 +39,15 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlsplit
 
 import httpx
 
 from tests import harness
+
+if TYPE_CHECKING:
+    from tj_common.settings import ServiceSettings
 
 ROOT = harness.ROOT
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -1253,14 +1256,38 @@ def build_report(
     }
 
 
-def write_report(report: dict[str, Any], output_dir: Path) -> Path:
+def write_report(report: dict[str, Any], output_dir: Path, name: str = "write_path") -> Path:
+    """``<name>-<UTC stamp>.json`` and ``<name>-latest.json`` under ``output_dir``; the stamped path."""
     output_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = output_dir / f"write_path-{stamp}.json"
+    path = output_dir / f"{name}-{stamp}.json"
     text = json.dumps(report, indent=2, default=str) + "\n"
     path.write_text(text)
-    (output_dir / "write_path-latest.json").write_text(text)
+    (output_dir / f"{name}-latest.json").write_text(text)
     return path
+
+
+def teardown_run(
+    procs: list[harness.ServiceProcess], settings: ServiceSettings, partitions: int, database: BenchDatabase
+) -> None:
+    """Stop a bench run's services, delete its topics and drop its database. A second Ctrl-C must
+    not cut the cleanup short; every topic name carries the run's prefix, so nothing else goes."""
+    # Imported here, like everywhere in this module: the topic registry reads KAFKA_TOPIC_PREFIX,
+    # which main() sets for the run, when it is first imported.
+    from tj_common.topics import delete_topics, topic_names
+
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        stop_services(procs)
+        with contextlib.suppress(Exception):
+            run_async(lambda: delete_topics(settings.kafka_bootstrap_servers, list(topic_names(partitions))))
+        try:
+            run_async(database.drop)
+        except Exception as exc:
+            print(f"could not drop database {database.name}: {exc!r}", file=sys.stderr)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def stop_services(procs: list[harness.ServiceProcess]) -> None:
@@ -1340,7 +1367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Read once at import by tj_common.topics: set before anything imports it.
     os.environ["KAFKA_TOPIC_PREFIX"] = prefix
     from tj_common.storage import ensure_bucket
-    from tj_common.topics import delete_topics, ensure_topics, topic_names
+    from tj_common.topics import ensure_topics
     from tj_gateway.settings import Settings as GatewaySettings
     from tj_trades.settings import Settings as TradesSettings
 
@@ -1424,20 +1451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nbench failed: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        # A second Ctrl-C must not cut the cleanup short.
-        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            stop_services(procs)
-            # Every name carries this run's prefix: deleting all of them touches nothing else.
-            with contextlib.suppress(Exception):
-                run_async(lambda: delete_topics(settings.kafka_bootstrap_servers, list(topic_names(partitions))))
-            try:
-                run_async(database.drop)
-            except Exception as exc:
-                print(f"could not drop database {database.name}: {exc!r}", file=sys.stderr)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        teardown_run(procs, settings, partitions, database)
 
 
 if __name__ == "__main__":
