@@ -57,38 +57,11 @@ SYMBOLS = ("RELIANCE", "INFY", "TCS", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "L
 
 class OwnDatabase(BenchDatabase):
     """BenchDatabase under a name of its own (``tj_tradesbench_<run>``) that leaves other runs'
-    databases alone: benchmarks of other services may be running on the same machine, and the
-    leftover sweep of BenchDatabase.create would drop one that is between creation and first use."""
+    databases alone: benchmarks of other services may be running on the same machine, and a sweep
+    of leftovers would drop one that is between creation and first use."""
 
-    def __init__(self, run_id: str, service_urls: dict[str, str]) -> None:
-        super().__init__(run_id, service_urls)
-        from sqlalchemy.engine import make_url
-
-        self.name = f"tj_tradesbench_{run_id}"
-        self.service_urls = {
-            name: make_url(url).set(database=self.name).render_as_string(hide_password=False)
-            for name, url in service_urls.items()
-        }
-
-    async def create(self) -> None:
-        from tj_common.settings import SERVICE_SCHEMAS
-
-        conn = await self._connect()
-        try:
-            await conn.execute(f'CREATE DATABASE "{self.name}"')
-            self.created = True
-            roles = ", ".join(f'"{r}"' for r in self.roles.values())
-            await conn.execute(f'REVOKE ALL ON DATABASE "{self.name}" FROM PUBLIC')
-            await conn.execute(f'GRANT CONNECT ON DATABASE "{self.name}" TO {roles}')
-        finally:
-            await conn.close()
-        conn = await self._connect(self.name)
-        try:
-            await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-            for service, role in self.roles.items():
-                await conn.execute(f'CREATE SCHEMA "{SERVICE_SCHEMAS[service]}" AUTHORIZATION "{role}"')
-        finally:
-            await conn.close()
+    PREFIX = "tj_tradesbench_"
+    SWEEP_LEFTOVERS = False
 
 
 GOALS = {"summary_uncached_p95_ms": 100.0, "summary_cached_p95_ms": 5.0, "rebuild_s": 5.0}

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import secrets
 import signal
@@ -64,45 +63,10 @@ LIFE = (
 
 
 class WebhooksBenchDatabase(BenchDatabase):
-    """bench.write_path's throwaway database under a name of its own (``tj_whbench_<run>``): its
-    ``create`` drops leftover ``tj_bench_*`` databases, which may be another benchmark's running now."""
+    """bench.write_path's throwaway database under a name of its own (``tj_whbench_<run>``), so
+    sweeps of other benchmarks' leftovers never drop it while it runs."""
 
     PREFIX = "tj_whbench_"
-
-    def __init__(self, run_id: str, service_urls: dict[str, str]) -> None:
-        from sqlalchemy.engine import make_url
-
-        super().__init__(run_id, service_urls)
-        self.name = f"{self.PREFIX}{run_id}"
-        self.service_urls = {
-            name: make_url(url).set(database=self.name).render_as_string(hide_password=False)
-            for name, url in service_urls.items()
-        }
-
-    async def create(self) -> None:
-        from tj_common.settings import SERVICE_SCHEMAS
-
-        conn = await self._connect()
-        try:
-            for row in await conn.fetch(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1", self.PREFIX.replace("_", "\\_") + "%"
-            ):
-                with contextlib.suppress(Exception):  # one in use (a run going on) refuses to drop
-                    await conn.execute(f'DROP DATABASE "{row["datname"]}"')
-            await conn.execute(f'CREATE DATABASE "{self.name}"')
-            self.created = True
-            roles = ", ".join(f'"{r}"' for r in self.roles.values())
-            await conn.execute(f'REVOKE ALL ON DATABASE "{self.name}" FROM PUBLIC')
-            await conn.execute(f'GRANT CONNECT ON DATABASE "{self.name}" TO {roles}')
-        finally:
-            await conn.close()
-        conn = await self._connect(self.name)
-        try:
-            await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-            for service, role in self.roles.items():
-                await conn.execute(f'CREATE SCHEMA "{SERVICE_SCHEMAS[service]}" AUTHORIZATION "{role}"')
-        finally:
-            await conn.close()
 
 
 @dataclass

@@ -928,9 +928,6 @@ def infra_groups(settings: Any) -> list[CpuGroup]:
 
 
 # -- a database of its own -----------------------------------------------------------------------
-BENCH_DB_PREFIX = "tj_bench_"
-
-
 class BenchDatabase:
     """A throwaway PostgreSQL database per run, laid out like the others (one schema per service,
     owned by its role; only the service roles may connect), migrated to head, dropped at the end.
@@ -940,12 +937,18 @@ class BenchDatabase:
     run's (deleted) topics would block a dev relay for good, and a running ``make dev`` would hold
     the lock and relay the bench's events itself. The superuser connection comes from
     BENCH_ADMIN_DATABASE_URL or, by default, ``postgres`` with TJ_PG_SUPERUSER_PASSWORD (``postgres``)
-    on the host and port of the services' database."""
+    on the host and port of the services' database.
+
+    Each benchmark names its databases with a prefix of its own (``PREFIX``), so the sweep of
+    leftovers (``SWEEP_LEFTOVERS``) never drops another benchmark's database that is running now."""
+
+    PREFIX = "tj_bench_"
+    SWEEP_LEFTOVERS = True
 
     def __init__(self, run_id: str, service_urls: dict[str, str]) -> None:
         from sqlalchemy.engine import make_url
 
-        self.name = f"{BENCH_DB_PREFIX}{run_id}"
+        self.name = f"{self.PREFIX}{run_id}"
         self.service_urls = {
             name: make_url(url).set(database=self.name).render_as_string(hide_password=False)
             for name, url in service_urls.items()
@@ -982,9 +985,14 @@ class BenchDatabase:
         conn = await self._connect()
         try:
             # Leftovers of interrupted runs; one still in use (a run going on) refuses to drop.
-            for row in await conn.fetch(
-                "SELECT datname FROM pg_database WHERE datname LIKE $1", BENCH_DB_PREFIX.replace("_", "\\_") + "%"
-            ):
+            leftovers = (
+                await conn.fetch(
+                    "SELECT datname FROM pg_database WHERE datname LIKE $1", self.PREFIX.replace("_", "\\_") + "%"
+                )
+                if self.SWEEP_LEFTOVERS
+                else []
+            )
+            for row in leftovers:
                 with contextlib.suppress(Exception):
                     await conn.execute(f'DROP DATABASE "{row["datname"]}"')
             await conn.execute(f'CREATE DATABASE "{self.name}"')
