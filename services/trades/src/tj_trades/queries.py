@@ -204,3 +204,40 @@ async def get_journal_entry(request: Request, day: date, user_id: uuid.UUID) -> 
 def utc(value: datetime | None) -> datetime | None:
     """A time without an offset is read as UTC."""
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+@router.get("/usage")
+async def usage(
+    request: Request,
+    user_id: uuid.UUID,
+    executions_since: datetime | None = None,
+    executions_cap: Annotated[int, Query(ge=0, le=10_000_000)] = 1_000_000,
+) -> dict[str, Any]:
+    """What the gateway's plan limits count: the user's visible executions recorded since
+    ``executions_since`` (counted up to ``executions_cap``; null without it) and the bytes of
+    their attachments (a pending one at its declared size)."""
+    from sqlalchemy import func
+
+    executions = metadata.tables["trades.executions"]
+    accounts = metadata.tables["trades.accounts"]
+    attachments = metadata.tables["trades.trade_attachments"]
+    recorded: int | None = None
+    async with _runtime(request).sessionmaker() as session:
+        if executions_since is not None:
+            # Per account: ix_executions_account (account_id, recorded_at) reads only this month.
+            mine = select(accounts.c.id).where(accounts.c.user_id == user_id)
+            capped = (
+                select(executions.c.id)
+                .where(
+                    executions.c.account_id.in_(mine),
+                    executions.c.user_id == user_id,
+                    executions.c.recorded_at >= utc(executions_since),
+                    repository.visible(user_id),
+                )
+                .limit(executions_cap)
+                .subquery()
+            )
+            recorded = int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
+        stored = select(func.coalesce(func.sum(attachments.c.size), 0)).where(attachments.c.user_id == user_id)
+        attachment_bytes = int((await session.execute(stored)).scalar_one())
+    return {"executions_recorded": recorded, "attachment_bytes": attachment_bytes}
