@@ -32,6 +32,7 @@ from tj_trades.domain.charges.india import (
     estimate_contract_note,
     estimate_order_charges,
     estimate_orders,
+    estimate_orders_where_known,
     ist_trade_date,
 )
 from tj_trades.domain.charges.plans import (
@@ -92,6 +93,7 @@ __all__ = [
     "estimate_contract_note",
     "estimate_order_charges",
     "estimate_orders",
+    "estimate_orders_where_known",
     "flat_plan",
     "india_rate_table",
     "ist_trade_date",

@@ -35,7 +35,7 @@ from decimal import Decimal
 
 from tj_trades.domain.charges.breakdown import ChargeBreakdown, allocate_by_weights, sum_breakdowns
 from tj_trades.domain.charges.plans import BrokeragePlan, SttRounding, zerodha_plan
-from tj_trades.domain.charges.rates import IndiaRates, IndiaRateTable, india_rate_table
+from tj_trades.domain.charges.rates import IndiaRates, IndiaRateTable, RatesUnavailableError, india_rate_table
 from tj_trades.domain.charges.rounding import PAISA, RUPEE, ZERO, distribute, round_half_up
 from tj_trades.domain.charges.segments import (
     ChargeClass,
@@ -392,6 +392,28 @@ def estimate_orders(
         for i, p in zip(members, note.orders, strict=True):
             result[i] = p
     return tuple(p for p in result if p is not None)
+
+
+def estimate_orders_where_known(
+    orders: Iterable[ExecutedOrder],
+    plan: BrokeragePlan | None = None,
+    rates: IndiaRateTable | None = None,
+) -> list[PricedOrder | None]:
+    """Like `estimate_orders`, but a trading day the rate table does not cover (before its first
+    version) leaves that day's orders None instead of failing every day."""
+    items = list(orders)
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for i, o in enumerate(items):
+        by_day[o.trade_date].append(i)
+    result: list[PricedOrder | None] = [None] * len(items)
+    for members in by_day.values():
+        try:
+            note = estimate_contract_note([items[i] for i in members], plan, rates)
+        except RatesUnavailableError:
+            continue
+        for i, p in zip(members, note.orders, strict=True):
+            result[i] = p
+    return result
 
 
 def charges_per_fill(order: ExecutedOrder, charges: ChargeBreakdown) -> dict[str, ChargeBreakdown]:
