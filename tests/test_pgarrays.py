@@ -1,0 +1,58 @@
+"""Joined text columns (tj_trades.pgarrays) read back by PostgreSQL exactly as array parameters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tj_common.db import make_engine, make_sessionmaker
+from tj_trades import pgarrays, staging
+from tj_trades.settings import Settings
+
+IST = timezone(timedelta(hours=5, minutes=30))
+CASES: list[tuple[list[Any], str]] = [
+    ([uuid.uuid4(), None, uuid.uuid4()], "uuid"),
+    (["", None, "a,b", "x'y\"z\\", "{1,2}", "NULL", "é ₹ 漢"], "text"),
+    ([""], "text"),
+    ([None], "text"),
+    ([], "text"),
+    ([Decimal("1.50000000"), Decimal("1E+3"), None, Decimal("-1E-8"), Decimal("999999999999.99999999")], "numeric"),
+    ([datetime(2026, 1, 5, 9, 30, 0, 123456, tzinfo=IST), None, datetime(2020, 1, 1, tzinfo=UTC)], "timestamptz"),
+    ([date(2026, 1, 5), None], "date"),
+    ([True, False, None], "bool"),
+    ([1, None, -5, 2_147_483_647], "int"),
+    ([json.dumps({"stt": "1.25", "odd": "x\x1fy\x1e"}), None], "jsonb"),
+]
+
+
+@pytest.fixture(scope="module")
+async def db(infra_env: dict[str, str]) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = make_engine(Settings(), pool_size=1)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(("values", "pg_type"), CASES, ids=[f"{t}-{i}" for i, (_, t) in enumerate(CASES)])
+async def test_a_joined_column_reads_back_as_the_array(
+    db: async_sessionmaker[AsyncSession], values: list[Any], pg_type: str
+) -> None:
+    async with db() as session:
+        connection = await staging.driver(session)
+        joined = await connection.fetchval(f"SELECT {pgarrays.param(1, pg_type)}", pgarrays.column(values, pg_type))
+        direct = await connection.fetchval(f"SELECT $1::{pg_type}[]", values)
+        assert joined == direct
+        assert len(joined) == len(values)
+
+
+def test_separator_characters_are_not_clean() -> None:
+    assert pgarrays.clean("NSE:RELIANCE")
+    assert not pgarrays.clean("a\x1fb") and not pgarrays.clean("\x1e")
