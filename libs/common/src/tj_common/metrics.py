@@ -10,6 +10,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tj_common.errors import guarded
 from tj_common.telemetry import request_id_var
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -68,7 +69,9 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # An exception out of a middleware (the innermost one answers the endpoints') is still
+            # answered with DESIGN §11's 500 and this request id.
+            await guarded(self.app, scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
             route = getattr(scope.get("route"), "path", None) or "unmatched"

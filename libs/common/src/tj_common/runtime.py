@@ -21,7 +21,7 @@ from sqlalchemy import MetaData, text
 
 from tj_common.consumer import ExactlyOnceConsumer, Handler
 from tj_common.db import make_engine, make_sessionmaker
-from tj_common.errors import install_error_handlers
+from tj_common.errors import UnhandledErrorMiddleware, install_error_handlers
 from tj_common.health import Check, health_response
 from tj_common.kafka import cancel_task, make_broker
 from tj_common.metrics import RequestMiddleware, metrics_response
@@ -185,6 +185,9 @@ class Runtime:
         app.state.runtime = self
         install_error_handlers(app)
 
+        # user_middleware[0] is the outermost: the request id around everything, the 500 answer of
+        # an unhandled exception innermost (a service's own middleware goes between the two).
+        app.add_middleware(UnhandledErrorMiddleware)
         app.add_middleware(RequestMiddleware)
 
         async def health() -> Response:

@@ -9,8 +9,10 @@
 - the ``RateLimit-*`` headers of the checks a request passed (:mod:`tj_gateway.ratelimit`);
 - the read cache of :mod:`tj_gateway.cache`.
 
-Installed inside the runtime's request middleware, so every answer here still carries the request
-id (in the ``X-Request-ID`` header and the error body).
+Installed between the runtime's request middleware and its innermost :class:`UnhandledErrorMiddleware`,
+so every answer here carries the request id (in the ``X-Request-ID`` header and the error body), and a
+500 for an unhandled exception goes out through all of them (CORS, rate-limit headers). The security
+headers go outermost, on every answer the process gives, the request middleware's own 500 included.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tj_common.errors import error_body
+from tj_common.errors import UnhandledErrorMiddleware, error_body
 from tj_common.settings import ServiceSettings
 from tj_gateway.cache import ReadCacheMiddleware
 
@@ -240,8 +242,8 @@ def edge_redis(settings: ServiceSettings) -> aioredis.Redis:
 
 
 def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
-    """Adds the edge middleware inside the runtime's request middleware (outermost first)."""
-    stack = [Middleware(SecurityHeadersMiddleware, production=settings.environment == "production")]
+    """Adds the edge middleware around the runtime's (see the module's docstring)."""
+    stack: list[Middleware] = []
     origins = settings.cors_origin_list
     if origins:
         stack.append(
@@ -265,5 +267,11 @@ def install_edge(app: FastAPI, settings: ServiceSettings) -> None:
     stack.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes))
     stack.append(Middleware(RateLimitHeadersMiddleware))
     stack.append(Middleware(ReadCacheMiddleware))
-    # user_middleware[0] is the outermost; the runtime's RequestMiddleware is already in it.
-    app.user_middleware.extend(stack)
+    # user_middleware[0] is the outermost; the runtime's RequestMiddleware and UnhandledErrorMiddleware
+    # are already in it.
+    classes: list[object] = [m.cls for m in app.user_middleware]
+    innermost = classes.index(UnhandledErrorMiddleware) if UnhandledErrorMiddleware in classes else len(classes)
+    app.user_middleware[innermost:innermost] = stack
+    app.user_middleware.insert(
+        0, Middleware(SecurityHeadersMiddleware, production=settings.environment == "production")
+    )
