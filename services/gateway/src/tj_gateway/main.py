@@ -21,6 +21,7 @@ from tj_gateway.executions.endpoints import router as executions_router
 from tj_gateway.flags import Flags
 from tj_gateway.identity import passwords
 from tj_gateway.identity.billing_events import BillingEventsListener
+from tj_gateway.identity.deletions import DeletionListener
 from tj_gateway.identity.endpoints import me_router
 from tj_gateway.identity.endpoints import router as auth_router
 from tj_gateway.identity.entitlements import EntitlementStore
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     runtime.on_kafka_ready.append(commands.start)
     runtime.on_stop.append(commands.stop)
     runtime.on_stop.append(http.aclose)
+    deletions = DeletionListener(runtime.engine)
+    runtime.on_stop.append(deletions.stop)
 
     app = runtime.create_app(
         title="Trading Journal API",
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
             analytics_router,
             imports_router,
         ],
+        on_start=[deletions.start],
         health_paths=("/api/health", "/health"),
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",

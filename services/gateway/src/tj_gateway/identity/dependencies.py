@@ -29,27 +29,51 @@ bearer = HTTPBearer(auto_error=False, description="An access token from /api/v1/
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Bearer"}
 # How long a replica trusts that a token's user still exists before asking the database again:
-# one query per user every few seconds instead of one per request on the hot read path.
+# one query per user now and then instead of one per request on the hot read path. While the
+# replica hears deletions as they happen (tj_gateway.identity.deletions: the database notifies every
+# deleted user), a deleted user is forgotten at once and the memory is only a safety net; while it
+# does not, a deletion is noticed within the short period.
 USER_CHECK_SECONDS = 5.0
+USER_CHECK_SECONDS_LISTENING = 60.0
 
 
-class _RecentUsers:
-    def __init__(self, ttl: float, max_size: int = 100_000) -> None:
+class RecentUsers:
+    def __init__(self, ttl: float, ttl_listening: float, max_size: int = 100_000) -> None:
         self.ttl = ttl
+        self.ttl_listening = ttl_listening
         self.max_size = max_size
         self.seen: dict[uuid.UUID, float] = {}
+        # Users heard deleted: a check that read the user just before the deletion must not
+        # remember them afterwards.
+        self.gone: dict[uuid.UUID, float] = {}
+        self.listening = False  # set by the deletion listener while it is connected
 
     def fresh(self, user_id: uuid.UUID) -> bool:
         until = self.seen.get(user_id)
         return until is not None and until > time.monotonic()
 
     def add(self, user_id: uuid.UUID) -> None:
+        if user_id in self.gone:
+            return
         if len(self.seen) >= self.max_size:
             self.seen.clear()
-        self.seen[user_id] = time.monotonic() + self.ttl
+        self.seen[user_id] = time.monotonic() + (self.ttl_listening if self.listening else self.ttl)
+
+    def forget(self, user_id: uuid.UUID) -> None:
+        now = time.monotonic()
+        self.seen.pop(user_id, None)
+        if len(self.gone) >= self.max_size:
+            self.gone = {u: at for u, at in self.gone.items() if at > now - self.ttl_listening}
+        self.gone[user_id] = now
+
+    def listen(self, listening: bool) -> None:
+        """The deletion listener connected or lost: either way, what was learnt before is dropped
+        (a deletion may have gone unheard)."""
+        self.listening = listening
+        self.seen.clear()
 
 
-_KNOWN_USERS = _RecentUsers(USER_CHECK_SECONDS)
+KNOWN_USERS = RecentUsers(USER_CHECK_SECONDS, USER_CHECK_SECONDS_LISTENING)
 
 
 @dataclass(frozen=True)
@@ -112,13 +136,14 @@ async def _from_access_token(request: Request, token: str) -> Principal:
             claims = token_service(request).verify(token)
     except InvalidToken as exc:
         raise Unauthorized("invalid or expired token", headers=_UNAUTHORIZED_HEADERS) from exc
-    # A deleted account's tokens die with it (within USER_CHECK_SECONDS), not 15 minutes later.
-    if not _KNOWN_USERS.fresh(claims.user_id):
+    # A deleted account's tokens die with it (at once; within USER_CHECK_SECONDS while deletions
+    # are not heard), not 15 minutes later.
+    if not KNOWN_USERS.fresh(claims.user_id):
         async with request.app.state.runtime.sessionmaker() as session:
             exists = (await session.execute(select(users.c.id).where(users.c.id == claims.user_id))).first()
         if exists is None:
             raise Unauthorized("the account of this token no longer exists", headers=_UNAUTHORIZED_HEADERS)
-        _KNOWN_USERS.add(claims.user_id)
+        KNOWN_USERS.add(claims.user_id)
     return Principal(user_id=claims.user_id, token_id=claims.token_id, expires_at=claims.expires_at)
 
 
