@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 
+from bench import plans
 from bench.write_path import (
     BenchDatabase,
     _RawConnection,
@@ -211,6 +212,7 @@ async def seed(client: httpx.AsyncClient, users: int, trades_each: int, run_id: 
         if response.status_code != 201:
             raise RuntimeError(f"signup failed: {response.status_code} {response.text[:300]}")
         token = response.json()["access_token"]
+        await plans.unlimited(response.json()["user"]["id"])  # past the free plan's executions a month
         executions = []
         for t in range(trades_each):
             opened = base + timedelta(days=t // 5, minutes=60 * (t % 5))

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bench import plans
 from tests import harness
 
 if TYPE_CHECKING:
@@ -1143,6 +1144,7 @@ async def run_load(
     ) as client:
         say(f"signing up {opts.users} users …")
         users = await sign_up_users(client, opts.users, run_id, partitions)
+        await plans.unlimited(*(u.user_id for u in users))  # the free plan's 500 a month would stop the run
         tokens = [u.token for u in users]
         poster: Poster
         if opts.client == "raw":

@@ -218,11 +218,64 @@ def service_env(infra_env: dict[str, str], ports: dict[str, int]) -> dict[str, s
     }
 
 
-async def signup(client: httpx.AsyncClient, email: str | None = None) -> dict[str, Any]:
+# The plan of a test user unless the test is about plans: no limit gets in the way of a test that
+# creates several accounts or records many executions (API access stays off: tests of API keys
+# give it with a plan of their own).
+UNLIMITED = "unlimited"
+
+
+async def set_plan(
+    user_id: str | uuid.UUID,
+    plan_id: str = UNLIMITED,
+    limits: dict[str, Any] | None = None,
+    version: int = -1,
+) -> None:
+    """Puts the user's plan into the gateways' entitlement cache (Redis), as if billing had said
+    so. ``limits``: fields of ``Entitlements`` (default: unlimited accounts, executions and
+    history, 10 GiB of attachments, no API access). Version -1 yields to any real billing event."""
+    import redis.asyncio as aioredis
+
+    from tj_common.contracts.billing import Entitlements
+    from tj_gateway.identity.entitlements import PlanState, put_plan
+    from tj_gateway.settings import Settings
+
+    fields = limits if limits is not None else UNLIMITED_LIMITS
+    state = PlanState(
+        plan_id=plan_id,
+        plan_name=plan_id.split("_")[0].title(),
+        status="active",
+        entitlements=Entitlements(**fields),
+        version=version,
+    )
+    settings = Settings()
+    redis = aioredis.from_url(settings.redis_url)
+    try:
+        await put_plan(redis, settings, uuid.UUID(str(user_id)), state)
+    finally:
+        await redis.aclose()
+
+
+UNLIMITED_LIMITS: dict[str, Any] = {
+    "max_accounts": None,
+    "executions_per_month": None,
+    "imports_allowed": True,
+    "api_access": False,
+    "attachment_storage_mb": 10240,
+    "history_days": None,
+}
+
+
+async def signup(
+    client: httpx.AsyncClient, email: str | None = None, *, plan: str | None = UNLIMITED
+) -> dict[str, Any]:
+    """A new user and their tokens. ``plan``: the unlimited test plan by default; None leaves
+    the user on the free plan (whatever billing says), for tests about plans."""
     email = email or f"trader-{uuid.uuid4().hex[:12]}@example.com"
     response = await client.post("/api/v1/auth/signup", json={"email": email, "password": "a-long-password-1"})
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
+    if plan is not None:
+        await set_plan(body["user"]["id"], plan)
     return body
 
 

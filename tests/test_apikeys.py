@@ -80,7 +80,7 @@ async def create_key(client: httpx.AsyncClient, token: str, scopes: list[str], n
 
 
 async def test_entitlements_follow_billing_events_and_ignore_older_versions(client: httpx.AsyncClient) -> None:
-    user = await signup(client)
+    user = await signup(client, plan=None)
     me = await plan_of(client, user["access_token"])
     assert me["plan"] == "free" and me["entitlements"]["max_accounts"] == 1
     await publish_plan(user["user"]["id"], version=3)
@@ -94,7 +94,7 @@ async def test_entitlements_follow_billing_events_and_ignore_older_versions(clie
 
 
 async def test_api_keys_need_the_flag_and_the_plan(client: httpx.AsyncClient, api_access: None) -> None:
-    free = await signup(client)
+    free = await signup(client, plan=None)
     refused = await create_key(client, free["access_token"], ["read"])
     assert refused.status_code == 402, refused.text
     assert refused.json()["error"] == "PlanRequired" and "api_access" in refused.json()["detail"]

@@ -1,6 +1,7 @@
 """`make dev`: run the four services from the Procfile (honcho), wait until healthy, seed a demo
-user with a few executions, print the URL and credentials. Ctrl-C stops the services; `make down`
-stops the infrastructure."""
+user with a few executions on the Pro plan (subscribed through billing and the Razorpay stand-in,
+as `make razorpay-simulate` does, so attachments and API keys work too), print the URL and
+credentials. Ctrl-C stops the services; `make down` stops the infrastructure."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ HEALTH = [
 ]
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password-2026"
+DEMO_PLAN = "pro_monthly"
+STANDIN = os.environ.get("RAZORPAY_BASE_URL", "http://127.0.0.1:8090").rstrip("/").removesuffix("/v1")
 
 DEMO_EXECUTIONS = [
     {
@@ -92,6 +95,38 @@ def seed() -> None:
         )
         if recorded.status_code not in (201, 202):
             raise RuntimeError(f"seeding failed: {recorded.status_code} {recorded.text}")
+        try:
+            demo_plan(client, {"Authorization": f"Bearer {token}"})
+        except (httpx.HTTPError, RuntimeError) as exc:  # the demo still works on the free plan
+            print(f"  (the demo user stays on the free plan: {exc})", file=sys.stderr)
+
+
+def demo_plan(client: httpx.Client, headers: dict[str, str]) -> None:
+    """Puts the demo user on DEMO_PLAN the way a trader gets there: a subscription through billing,
+    paid at the Razorpay stand-in, whose signed webhooks reach the gateway. Nothing to do when the
+    user already has a paid plan (a restart of `make dev`)."""
+    if client.get("/api/v1/me", headers=headers).json().get("plan") != "free":
+        return
+    created = client.post("/api/v1/billing/subscriptions", json={"plan_id": DEMO_PLAN}, headers=headers)
+    if created.status_code == 409:  # a live subscription whose webhooks never came
+        subscription_id = client.get("/api/v1/billing/subscription", headers=headers).json()["subscription"]["id"]
+    elif created.status_code == 201:
+        subscription_id = created.json()["subscription"]["id"]
+    else:
+        raise RuntimeError(f"subscribing failed: {created.status_code} {created.text[:200]}")
+    simulated = httpx.post(
+        f"{STANDIN}/_standin/subscriptions/{subscription_id}/simulate",
+        json={"events": ["authenticated", "activated", "charged"], "webhook_url": f"{GATEWAY}/api/webhooks/razorpay"},
+        timeout=60,
+    )
+    if simulated.status_code != 200:
+        raise RuntimeError(f"the Razorpay stand-in refused: {simulated.status_code} {simulated.text[:200]}")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if client.get("/api/v1/me", headers=headers).json().get("plan") == DEMO_PLAN:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"{DEMO_PLAN} did not reach the gateway within 30 s")
 
 
 def main() -> int:
@@ -125,7 +160,7 @@ def main() -> int:
         f"  Trading Journal is up ({elapsed:.1f} s to healthy)\n"
         f"  API:       {GATEWAY}/api/v1   docs: {GATEWAY}/api/docs\n"
         f"  Health:    {GATEWAY}/api/health\n"
-        f"  Demo user: {DEMO_EMAIL} / {DEMO_PASSWORD}\n"
+        f"  Demo user: {DEMO_EMAIL} / {DEMO_PASSWORD} (plan {DEMO_PLAN})\n"
         "  Razorpay:  stand-in on http://127.0.0.1:8090 (try `make razorpay-simulate PLAN=pro_monthly`)\n"
         "  Mail:      SMTP sink on 127.0.0.1:8025; messages (password resets) in .local/mail/new\n"
         "  Ctrl-C stops the services; `make down` stops the infrastructure.\n",

@@ -1,11 +1,13 @@
 """Read caching (issue 4 §8): GET answers of the trades list and analytics, cached in Redis under
 per-user versioned keys, with ``ETag`` / ``If-None-Match`` → 304.
 
-A key is ``cache:<user>:<version>:<digest of path and query>``. The version is bumped by every
-``trades.events`` event of that user, in the gateway's reply listener *before* the waiting write is
-answered (the reply event is one of those events), so a read after a write's 201 never finds the
-old answer: it looks under the new version. A read that raced the write may store the old answer
-under the old version, where nobody looks any more; entries expire after ``READ_CACHE_TTL``.
+A key is ``cache:<user>:<version>:<digest of path, query and UTC day>``. The version is bumped by
+every ``trades.events`` event of that user, in the gateway's reply listener *before* the waiting
+write is answered (the reply event is one of those events), so a read after a write's 201 never
+finds the old answer: it looks under the new version. It is bumped too by every change of the
+user's plan (``billing.EntitlementsChanged``: the plan's history window may have changed). A read
+that raced the write may store the old answer under the old version, where nobody looks any more;
+entries expire after ``READ_CACHE_TTL``.
 
 Pure ASGI middleware configured by path, so the endpoints (owned elsewhere) stay unaware of it.
 It resolves the caller with the same :func:`authenticate` the endpoints use (once per request);
@@ -19,6 +21,7 @@ import logging
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -91,7 +94,10 @@ class ReadCache:
     async def lookup(self, user_id: uuid.UUID, path: str, query: bytes) -> tuple[str, tuple[bytes, str] | None]:
         """The entry's key under the user's current version, and the entry if there is one
         (one round trip: the version and the entry are read by one script)."""
-        digest = hashlib.sha256(path.encode() + b"?" + b"&".join(sorted(query.split(b"&")))).hexdigest()[:32]
+        # The UTC day is part of the key: a plan's history window (history_days) moves with it.
+        day = datetime.now(UTC).date().isoformat().encode()
+        canonical = path.encode() + b"?" + b"&".join(sorted(query.split(b"&"))) + b"@" + day
+        digest = hashlib.sha256(canonical).hexdigest()[:32]
         prefix = f"{self.namespace}:{user_id}:"
         version, etag, body = await self.lookup_script(keys=[self.version_key(user_id)], args=[prefix, ":" + digest])
         key = f"{prefix}{int(version)}:{digest}"

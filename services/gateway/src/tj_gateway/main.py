@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     runtime.on_kafka_ready.append(billing_events.start)
     runtime.on_stop.append(billing_events.stop)
     app.state.read_cache = read_cache = ReadCache(redis, settings)
+    billing_events.on_change.append(read_cache.bump)  # a new plan may show more (or less) history
 
     async def invalidate_reads(event: Envelope) -> None:
         if event.user_id is not None:

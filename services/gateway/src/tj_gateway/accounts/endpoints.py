@@ -15,6 +15,7 @@ from tj_common.envelope import Envelope
 from tj_gateway.commands import COMMAND_RESPONSES, send_trades_command
 from tj_gateway.executions.endpoints import IdempotencyKey, accepted, command_outcome
 from tj_gateway.identity.dependencies import CurrentUser
+from tj_gateway.identity.limits import accounts_quota
 from tj_gateway.queries import QueryClient
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -25,12 +26,23 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "The name is taken, or the account cannot be changed that way"},
     422: {"description": "Invalid field (currency, time zone, brokerage plan)"},
 }
+PLAN_LIMIT: dict[int | str, dict[str, Any]] = {
+    402: {"description": "PlanLimitReached: your plan's max_accounts (the Default account is not counted)"}
+}
 
 
 class CreateAccountIn(contract.CreateAccount):
     model_config = {
         "json_schema_extra": {
             "examples": [{"name": "Zerodha equity", "broker": "zerodha", "base_currency": "INR", "long_only": True}]
+        }
+    }
+
+
+class AccountChangesIn(contract.AccountChanges):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"name": "Zerodha F&O", "brokerage_plan": "zerodha", "starting_balance": "250000.00"}]
         }
     }
 
@@ -50,14 +62,16 @@ async def list_accounts(request: Request, user: CurrentUser) -> dict[str, Any]:
     "/accounts",
     status_code=201,
     summary="Create a broker account",
-    responses={201: {"description": "Created: the account"}, **WRITE_RESPONSES},
+    responses={201: {"description": "Created: the account"}, **PLAN_LIMIT, **WRITE_RESPONSES},
 )
 async def create_account(
     body: CreateAccountIn, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    command_id, event = await send_trades_command(
-        request, user.user_id, contract.CREATE_ACCOUNT, body.model_dump(mode="json"), idempotency_key
-    )
+    async with accounts_quota(request, user.user_id, idempotency_key) as write:
+        command_id, event = await send_trades_command(
+            request, user.user_id, contract.CREATE_ACCOUNT, body.model_dump(mode="json"), idempotency_key
+        )
+        write.sent(command_id, event)
     if event is None:
         return accepted(command_id)
     return _account(command_id, event, 201)
@@ -70,7 +84,7 @@ async def create_account(
 )
 async def update_account(
     account_id: uuid.UUID,
-    body: contract.AccountChanges,
+    body: AccountChangesIn,
     request: Request,
     user: CurrentUser,
     idempotency_key: IdempotencyKey = None,

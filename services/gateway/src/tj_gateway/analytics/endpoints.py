@@ -1,4 +1,5 @@
-"""Analytics (definitions in docs/metrics.md), read through the trades service's query API."""
+"""Analytics (definitions in docs/metrics.md), read through the trades service's query API, over
+the window of the caller's plan (``history_days``, see :mod:`tj_gateway.identity.limits`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from tj_gateway.identity.dependencies import CurrentUser
+from tj_gateway.identity.limits import history_since
 from tj_gateway.queries import QueryClient
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"])
@@ -34,12 +36,13 @@ AnalyticsFilters = Annotated[Filters, Depends()]
 
 async def _read(request: Request, path: str, user: CurrentUser, f: Filters, **extra: str) -> dict[str, Any]:
     client: QueryClient = request.app.state.trades_queries
+    since = await history_since(request, user.user_id, f.since)  # the plan's history_days
     params = {
         "user_id": str(user.user_id),
         "account_id": f.account_id,
         "symbol": f.symbol,
         "tag": f.tag,
-        "from": f.since.isoformat() if f.since else None,
+        "from": since.isoformat() if since else None,
         "to": f.until.isoformat() if f.until else None,
         **extra,
     }

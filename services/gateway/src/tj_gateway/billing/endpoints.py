@@ -109,6 +109,24 @@ async def subscribe(
     return outcome(command_id, event, 201)
 
 
+class VerifyCheckoutIn(contract.VerifyCheckout):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "razorpay_payment_id": "pay_NJmFjqQxMvZzWb",
+                    "razorpay_subscription_id": "sub_NJmF2zTg5nCqUd",
+                    "razorpay_signature": "9ef4dffbfd84f1318f6739a3ce19f9d85851857ae648f114332d8401e0949a3d",
+                }
+            ]
+        }
+    }
+
+
+class CancelIn(contract.CancelSubscription):
+    model_config = {"json_schema_extra": {"examples": [{"at_cycle_end": True}, {"at_cycle_end": False}]}}
+
+
 @router.post(
     "/subscriptions/verify",
     summary="Check Checkout's payment signature (payment_id|subscription_id, HMAC-SHA256 with the key secret)",
@@ -120,7 +138,7 @@ async def subscribe(
     },
 )
 async def verify_checkout(
-    body: contract.VerifyCheckout, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
+    body: VerifyCheckoutIn, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     command_id, event = await send_billing_command(
         request, user.user_id, contract.VERIFY_CHECKOUT, body.model_dump(mode="json"), idempotency_key
@@ -145,10 +163,10 @@ async def current_subscription(request: Request, user: CurrentUser) -> dict[str,
 async def cancel(
     request: Request,
     user: CurrentUser,
-    body: Annotated[contract.CancelSubscription | None, Body()] = None,
+    body: Annotated[CancelIn | None, Body(description="Optional; without it, at the end of the paid period")] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    payload = (body or contract.CancelSubscription()).model_dump(mode="json")
+    payload = (body or CancelIn()).model_dump(mode="json")
     command_id, event = await send_billing_command(
         request, user.user_id, contract.CANCEL_SUBSCRIPTION, payload, idempotency_key
     )

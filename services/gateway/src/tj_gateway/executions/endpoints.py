@@ -14,6 +14,7 @@ from tj_common.envelope import Envelope
 from tj_common.errors import AppError, NotFound
 from tj_gateway.commands import COMMAND_RESPONSES, send_trades_command, sent_by
 from tj_gateway.identity.dependencies import CurrentUser
+from tj_gateway.identity.limits import executions_quota, history_since
 from tj_gateway.queries import QueryClient
 
 router = APIRouter(prefix="/api/v1", tags=["executions"])
@@ -47,6 +48,14 @@ class RecordExecutionsIn(contract.RecordExecutions):
     model_config = {"json_schema_extra": {"examples": [EXAMPLE]}}
 
 
+EXECUTIONS_LIMIT: dict[int | str, dict[str, Any]] = {
+    402: {
+        "description": "PlanLimitReached: your plan's executions_per_month (recorded this calendar month, UTC) "
+        "would be exceeded; nothing was recorded"
+    }
+}
+
+
 def _trades(request: Request) -> QueryClient:
     client: QueryClient = request.app.state.trades_queries
     return client
@@ -76,6 +85,7 @@ def accepted(command_id: uuid.UUID) -> JSONResponse:
     summary="Record executions (fills)",
     responses={
         201: {"description": "Stored: the executions as recorded"},
+        **EXECUTIONS_LIMIT,
         **COMMAND_RESPONSES,
     },
 )
@@ -84,9 +94,11 @@ async def record_executions(
 ) -> JSONResponse:
     # Unset fields stay out: a fill without a currency is in the account's base currency.
     payload = body.model_dump(mode="json", exclude_unset=True)
-    command_id, event = await send_trades_command(
-        request, user.user_id, contract.RECORD_EXECUTIONS, payload, idempotency_key
-    )
+    async with executions_quota(request, user.user_id, len(body.executions), idempotency_key) as write:
+        command_id, event = await send_trades_command(
+            request, user.user_id, contract.RECORD_EXECUTIONS, payload, idempotency_key
+        )
+        write.sent(command_id, event)
     if event is None:
         return accepted(command_id)
     return command_outcome(command_id, event)
@@ -103,6 +115,7 @@ async def list_executions(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
+    since = await history_since(request, user.user_id, since)  # the plan's history_days
     return await _trades(request).get(
         "/internal/executions",
         {

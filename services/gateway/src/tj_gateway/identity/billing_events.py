@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
@@ -29,6 +31,8 @@ class BillingEventsListener:
         self.store = store
         self.consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        # Awaited after a user's new plan is stored (the read cache forgets that user's answers).
+        self.on_change: list[Callable[[uuid.UUID], Awaitable[None]]] = []
 
     async def start(self) -> None:
         settings = self.settings
@@ -64,6 +68,9 @@ class BillingEventsListener:
             log.warning("bad EntitlementsChanged skipped", extra={"fields": {"message_id": str(envelope.id)}})
             return
         stored = await self.store.apply_change(event)
+        if stored:
+            for hook in self.on_change:
+                await hook(event.user_id)
         log.info(
             "entitlements changed",
             extra={

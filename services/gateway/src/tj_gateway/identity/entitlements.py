@@ -126,6 +126,27 @@ class EntitlementStore:
             return FREE_STATE, False
 
 
+def entitlements_key(settings: ServiceSettings, user_id: uuid.UUID) -> str:
+    return f"{settings.kafka_topic_prefix}entitlements:{user_id}"
+
+
+async def put_plan(
+    redis: aioredis.Redis,
+    settings: ServiceSettings,
+    user_id: uuid.UUID,
+    state: PlanState,
+    ttl: int = KNOWN_TTL_SECONDS,
+) -> None:
+    """Writes a user's plan straight into the gateways' cache, over whatever is held: for tests and
+    benchmarks that run without billing's say. Give it version -1 (the default of ``PlanState``)
+    and any event billing publishes for the user later (versions from 0) replaces it."""
+    key = entitlements_key(settings, user_id)
+    pipe = redis.pipeline(transaction=True)
+    pipe.hset(key, mapping={"version": state.version, "state": state.model_dump_json()})
+    pipe.expire(key, ttl)
+    await pipe.execute()
+
+
 def entitlement_store(request: Request) -> EntitlementStore:
     store: EntitlementStore = request.app.state.entitlements
     return store

@@ -7,7 +7,8 @@ is a 404. Progress streams as Server-Sent Events from that same API, polled, so 
 replica can serve any stream.
 
 Gates: ``ENABLE_CSV_IMPORT`` off → 403 ``FeatureDisabled``; a plan without ``imports_allowed`` →
-402 ``PlanRequired`` (both from :mod:`tj_gateway.identity.entitlements`).
+402 ``PlanRequired`` (both from :mod:`tj_gateway.identity.entitlements`); an upload while the month's
+``executions_per_month`` are used up → 402 ``PlanLimitReached`` (:mod:`tj_gateway.identity.limits`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tj_common.topics import IMPORTS_COMMANDS
 from tj_gateway.commands import COMMAND_RESPONSES, CommandBus
 from tj_gateway.executions.endpoints import IdempotencyKey
 from tj_gateway.identity.dependencies import CurrentUser
+from tj_gateway.identity.limits import check_import_quota
 from tj_gateway.imports.upload import read_upload, store
 from tj_gateway.queries import QueryClient
 
@@ -45,7 +47,10 @@ SSE_MAX_SECONDS = 3600.0
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 GATE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    402: {"description": "PlanRequired: your plan does not include imports"},
+    402: {
+        "description": "PlanRequired: your plan does not include imports; or, at upload, PlanLimitReached: "
+        "this month's executions_per_month are used up"
+    },
     403: {"description": "FeatureDisabled: imports are turned off on this deployment (ENABLE_CSV_IMPORT)"},
 }
 
@@ -66,11 +71,44 @@ UPLOAD_BODY: dict[str, Any] = {
                             "description": "IANA zone of the file's times, if not the broker's",
                         },
                     },
+                    "examples": [
+                        {
+                            "file": "tradebook-NSE-2026-11.csv",
+                            "account_id": "3f1c2a9e-5b7d-4c21-9a0e-6d2b8f4e1c07",
+                            "format": "zerodha",
+                            "timezone": "Asia/Kolkata",
+                        }
+                    ],
                 }
             }
         },
     }
 }
+
+
+class ColumnMappingIn(contract.SaveColumnMapping):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "headers": ["Trade Date", "Scrip", "Exch", "Buy/Sell", "Qty", "Rate", "Brokerage", "Trade No"],
+                    "mapping": {
+                        "date": "Trade Date",
+                        "symbol": "Scrip",
+                        "exchange": "Exch",
+                        "side": "Buy/Sell",
+                        "quantity": "Qty",
+                        "price": "Rate",
+                        "fees": "Brokerage",
+                        "broker_trade_id": "Trade No",
+                        "date_format": "%d-%m-%Y",
+                    },
+                    "timezone": "Asia/Kolkata",
+                    "name": "Sharekhan contract notes",
+                }
+            ]
+        }
+    }
 
 
 def _imports(request: Request) -> QueryClient:
@@ -141,6 +179,10 @@ async def _import_of(request: Request, user_id: uuid.UUID, import_id: uuid.UUID)
 )
 async def start_import(request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None) -> JSONResponse:
     await require_imports(request, user.user_id)
+    # The month's executions used up: refused before the file is read (its rows are not counted
+    # here, so one import may take the month past the limit; see tj_gateway.identity.limits).
+    repeat_of = command_id_for(user.user_id, idempotency_key) if idempotency_key else None
+    await check_import_quota(request, user.user_id, repeat_of)
     runtime: Runtime = request.app.state.runtime
     settings = runtime.settings
     upload = await read_upload(request, settings.import_max_bytes)
@@ -245,7 +287,7 @@ async def list_mappings(request: Request, user: CurrentUser) -> dict[str, Any]:
     },
 )
 async def save_mapping(
-    body: contract.SaveColumnMapping, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
+    body: ColumnMappingIn, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     await require_imports(request, user.user_id)
     command_id = command_id_for(user.user_id, idempotency_key)

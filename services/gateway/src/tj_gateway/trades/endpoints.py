@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse, Response
 from tj_common.contracts import trades as contract
 from tj_common.errors import NotFound
 from tj_gateway.commands import COMMAND_RESPONSES, send_trades_command
-from tj_gateway.executions.endpoints import IdempotencyKey, accepted, command_outcome
+from tj_gateway.executions.endpoints import EXECUTIONS_LIMIT, IdempotencyKey, accepted, command_outcome
 from tj_gateway.identity.dependencies import CurrentUser
+from tj_gateway.identity.limits import executions_quota, history_since, storage_quota
 from tj_gateway.journal.endpoints import router as journal_router
 from tj_gateway.queries import QueryClient
 from tj_gateway.trades import attachments
@@ -70,6 +71,14 @@ class ManualTradeIn(contract.RecordManualTrade):
     }
 
 
+class AttachmentUploadIn(contract.AttachmentIn):
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"filename": "RELIANCE-ORB-entry.png", "content_type": "image/png", "size": 248_316}]
+        }
+    }
+
+
 def _trades(request: Request) -> QueryClient:
     client: QueryClient = request.app.state.trades_queries
     return client
@@ -87,7 +96,12 @@ async def _trade(request: Request, user: CurrentUser, trade_id: uuid.UUID | str)
     return trade
 
 
-@router.get("/trades", summary="Round-trip trades with net P&L, charges, R and holding time")
+@router.get(
+    "/trades",
+    summary="Round-trip trades with net P&L, charges (by line, and their source), R and holding time",
+    response_model=None,
+    responses={200: {"model": contract.TradePage, "description": "A page of trades, newest opened first"}},
+)
 async def list_trades(
     request: Request,
     user: CurrentUser,
@@ -101,6 +115,7 @@ async def list_trades(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
+    since = await history_since(request, user.user_id, since)  # the plan's history_days
     return await _trades(request).get(
         "/internal/trades",
         {
@@ -122,15 +137,18 @@ async def list_trades(
     "/trades",
     status_code=201,
     summary="Record a manual round trip (entry and optional exit become executions)",
-    responses={201: {"description": "Recorded: the trade"}, **WRITE_RESPONSES},
+    responses={201: {"description": "Recorded: the trade"}, **EXECUTIONS_LIMIT, **WRITE_RESPONSES},
 )
 async def record_manual_trade(
     body: ManualTradeIn, request: Request, user: CurrentUser, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
     payload = body.model_dump(mode="json", exclude_unset=True)
-    command_id, event = await send_trades_command(
-        request, user.user_id, contract.RECORD_MANUAL_TRADE, payload, idempotency_key
-    )
+    # The entry, and the exit if given, are executions of the month.
+    async with executions_quota(request, user.user_id, len(body.executions()), idempotency_key) as write:
+        command_id, event = await send_trades_command(
+            request, user.user_id, contract.RECORD_MANUAL_TRADE, payload, idempotency_key
+        )
+        write.sent(command_id, event)
     if event is None:
         return accepted(command_id)
     command_outcome(command_id, event)  # raises the rejection, if it is one
@@ -142,7 +160,12 @@ async def record_manual_trade(
     )
 
 
-@router.get("/trades/{trade_id}", summary="One trade with its executions, annotation and attachments")
+@router.get(
+    "/trades/{trade_id}",
+    summary="One trade with its executions (each leg's charges), annotation and attachments",
+    response_model=None,
+    responses={200: {"model": contract.TradeDetailOut, "description": "The trade"}},
+)
 async def get_trade(request: Request, user: CurrentUser, trade_id: uuid.UUID) -> dict[str, Any]:
     return await _trade(request, user, trade_id)
 
@@ -198,19 +221,28 @@ async def delete_trade(
     "/trades/{trade_id}/attachments",
     status_code=201,
     summary="Attach a screenshot: returns a presigned S3 PUT for the declared image type and size",
-    responses={201: {"description": "The attachment (pending) and where to PUT the file"}, **WRITE_RESPONSES},
+    responses={
+        201: {"description": "The attachment (pending) and where to PUT the file"},
+        402: {
+            "description": "PlanLimitReached: the declared size and what you store would exceed your plan's "
+            "attachment_storage_mb (or the plan includes no storage)"
+        },
+        **WRITE_RESPONSES,
+    },
 )
 async def add_attachment(
     trade_id: uuid.UUID,
-    body: contract.AttachmentIn,
+    body: AttachmentUploadIn,
     request: Request,
     user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     payload = {"trade_id": str(trade_id), **body.model_dump(mode="json")}
-    command_id, event = await send_trades_command(
-        request, user.user_id, contract.ADD_ATTACHMENT, payload, idempotency_key
-    )
+    async with storage_quota(request, user.user_id, body.size, idempotency_key) as write:
+        command_id, event = await send_trades_command(
+            request, user.user_id, contract.ADD_ATTACHMENT, payload, idempotency_key
+        )
+        write.sent(command_id, event)
     if event is None:
         return accepted(command_id)
     command_outcome(command_id, event)
