@@ -86,3 +86,12 @@ def test_long_rows_close_a_batch_before_the_byte_limit() -> None:
     assert chunk.done
     assert all(len(json.dumps(b)) < 1_000_000 for b in chunk.batches)
     assert max(len(b) for b in chunk.batches) < MAX_STAGE_BATCH
+
+
+def test_itemised_charges_travel_as_the_contracts_charge_lines() -> None:
+    charges = {"brokerage": Decimal("20"), "sebi_fees": Decimal("0.03"), "stt": Decimal("7"), "clearing": Decimal("1")}
+    staged = staged_row(row(fees=Decimal("28.03"), charges=charges), "h:x:0")
+    assert staged["charges"] == {"brokerage": "20", "sebi": "0.03", "stt": "7", "other": "1"}
+    model = StagedExecutionIn.model_validate(staged)
+    assert model.charges == {"brokerage": 20, "sebi": Decimal("0.03"), "stt": 7, "other": 1}
+    assert "charges" not in staged_row(row(), "h:y:0")

@@ -119,7 +119,7 @@ def test_counts_rates_averages_and_ratios_match_fractions() -> None:
     assert m.expectancy == dec(F(w, n) * (total(wins) / w) - F(lo, n) * (total(losses) / lo))
     assert F(m.largest_win or 0) == 300
     assert F(m.largest_loss or 0) == F("60.10")
-    assert m.version == "1"
+    assert m.version == "2"
     assert m.reasons == {
         "expectancy_r": "no trade has an initial stop",
         "max_drawdown_ratio": "needs a starting balance",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from tj_common.contracts import trades as contract
 from tj_trades.staging import Columns, check_rows
@@ -71,3 +73,30 @@ def test_the_fast_checks_accept_what_the_contract_accepts() -> None:
         contract.StagedExecutionIn.model_validate(sample)
     columns, rejected = check_rows(samples, "INR", NOW)
     assert (len(columns), rejected) == (2, [])
+
+
+def test_itemised_charges_are_stored_with_their_total() -> None:
+    charges = {"brokerage": "20", "stt": "3.5", "gst": 3}
+    columns, rejected = check_rows([row(charges=charges), row(charges=charges, fees="30")], "INR", NOW)
+    assert rejected == []
+    stored = [dict(zip(Columns.NAMES, values, strict=True)) for values in zip(*columns.values, strict=True)]
+    assert [Decimal(r["fees"]) for r in stored] == [Decimal("26.5"), Decimal("30")]  # the lines' total unless given
+    assert json.loads(stored[0]["charges"]) == {"brokerage": "20", "stt": "3.5", "gst": "3"}
+    contract.StagedExecutionIn.model_validate(row(charges=charges, fees="30"))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"charges": {"rebate": "1"}},
+        {"charges": {"stt": "-1"}},
+        {"charges": {"stt": "1.123456789"}},
+        {"charges": ["stt", "1"]},
+        {"charges": {"stt": "5"}, "fees": "4"},
+    ],
+)
+def test_bad_charges_are_rejected_as_the_contract_rejects_them(changes: dict[str, Any]) -> None:
+    columns, rejected = check_rows([row(**changes)], "INR", NOW)
+    assert len(columns) == 0 and [r.line for r in rejected] == [7]
+    with pytest.raises(ValidationError):
+        contract.StagedExecutionIn.model_validate(row(**changes))

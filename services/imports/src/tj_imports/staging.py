@@ -10,9 +10,10 @@ import hashlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from tj_common.contracts.trades import MAX_STAGE_BATCH
+from tj_common.contracts.trades import CHARGE_LINES, MAX_STAGE_BATCH
 from tj_imports.formats.base import ParsedRow, ParseResult, RowError
 
 # Kafka's default message limit is 1 MB; a batch is closed before its rows pass this many bytes.
@@ -76,6 +77,8 @@ def staged_row(row: ParsedRow, fingerprint: str) -> dict[str, Any]:
         out["segment"] = row.segment
     if row.fees is not None:
         out["fees"] = str(row.fees)
+    if row.charges:
+        out["charges"] = charge_lines(row.charges)
     if row.broker_trade_id:
         out["broker_trade_id"] = row.broker_trade_id
     if row.broker_order_id:
@@ -87,6 +90,23 @@ def staged_row(row: ParsedRow, fingerprint: str) -> dict[str, Any]:
     return out
 
 
+# The parsers' names of charges that the trades contract spells otherwise (CHARGE_LINES).
+_LINE_OF = {"sebi_fees": "sebi", "sebi_fee": "sebi", "stamp": "stamp_duty", "exchange": "exchange_txn"}
+_LINES = frozenset(CHARGE_LINES)
+
+
+def charge_lines(charges: dict[str, Decimal]) -> dict[str, str]:
+    """A row's itemised charges as trades' charge lines (decimal strings): the parsers' names
+    mapped to the contract's, a name it does not know folded into ``other``."""
+    out: dict[str, Decimal] = {}
+    for name, amount in charges.items():
+        line = _LINE_OF.get(name, name)
+        if line not in _LINES:
+            line = "other"
+        out[line] = out[line] + amount if line in out else amount
+    return {line: str(amount) for line, amount in out.items()}
+
+
 def _size(row: ParsedRow) -> int:
     """About the JSON size of the row's staged form: the keys and fixed-width values (~300
     bytes) plus the variable text. Cheap, since it is paid on every row."""
@@ -96,6 +116,7 @@ def _size(row: ParsedRow) -> int:
         + 2 * len(row.broker_trade_id or "")
         + len(row.broker_order_id or "")
         + len(row.source_timezone)
+        + (40 * len(row.charges) if row.charges else 0)
     )
 
 

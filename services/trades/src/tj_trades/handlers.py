@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import update
@@ -18,7 +20,7 @@ from tj_common.envelope import Envelope, derived_id
 from tj_common.outbox import Outbox, OutboxMessage
 from tj_common.topics import TRADES_EVENTS
 from tj_trades import projection, repository, tradebook
-from tj_trades.domain.charges import brokerage_plans
+from tj_trades.domain.charges import brokerage_plans, schedule_from_dict, schedule_to_dict
 from tj_trades.domain.roundtrips import RoundTrip
 from tj_trades.models import metadata
 
@@ -113,9 +115,13 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
             if await repository.account_named(session, user_id, command.name) is not None:
                 await _reject(session, [delivery], events, 409, "Conflict", _name_taken(command.name))
                 continue
-            row = await repository.insert_account(
-                session, {"id": account_id, "user_id": user_id, **command.model_dump()}
-            )
+            values = command.model_dump()
+            try:
+                values["commission_schedule"] = stored_schedule(values["commission_schedule"])
+            except ValueError as exc:
+                await _reject(session, [delivery], events, 422, "ValidationError", f"commission_schedule: {exc}")
+                continue
+            row = await repository.insert_account(session, {"id": account_id, "user_id": user_id, **values})
             events.append(_account_event(delivery, contract.ACCOUNT_CREATED, row))
         await outbox.put_many(session, events)
 
@@ -137,8 +143,15 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
             if problem is not None:
                 await _reject(session, [delivery], events, *problem)
                 continue
+            if "commission_schedule" in changes:
+                try:
+                    changes["commission_schedule"] = stored_schedule(changes["commission_schedule"])
+                except ValueError as exc:
+                    detail = f"commission_schedule: {exc}"
+                    await _reject(session, [delivery], events, 422, "ValidationError", detail)
+                    continue
             row = await repository.update_account(session, command.account_id, changes)
-            if changes.keys() & {"timezone", "brokerage_plan", "long_only"}:  # every trade may change
+            if changes.keys() & _REPRICING:  # every trade may change
                 await projection.mark_where(session, "account_id", command.account_id)
             events.append(_account_event(delivery, contract.ACCOUNT_UPDATED, row))
         await outbox.put_many(session, events)
@@ -249,6 +262,16 @@ Problem = tuple[int, str, str]  # status, error code, detail of a rejection
 FUTURE_TOLERANCE = timedelta(minutes=5)
 _DEFAULT_ROLE = "the Default account receives the executions sent without an account_id"
 _NOT_NULL = ("name", "base_currency", "timezone", "long_only", "brokerage_plan")
+# Account settings that change trades: their charges, P&L or day buckets.
+_REPRICING = frozenset({"timezone", "brokerage_plan", "long_only", "commission_schedule"})
+
+
+def stored_schedule(schedule: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """A commission schedule (the contract's fields) in its stored form, checked by the domain;
+    ValueError if the domain refuses it."""
+    if schedule is None:
+        return None
+    return schedule_to_dict(schedule_from_dict(schedule))
 
 
 def _execution_rows(
@@ -289,9 +312,21 @@ def _execution_rows(
                 "symbol": execution.symbol.upper(),
                 "exchange": execution.exchange.upper(),
                 "currency": currency,
+                **stored_charges(execution.fees, execution.charges),
             }
         )
     return rows, None
+
+
+def stored_charges(fees: Decimal | None, charges: Mapping[Any, Decimal] | None) -> dict[str, Any]:
+    """``fees`` and ``charges`` as an execution row stores them: itemised charges as decimal
+    strings (JSON), and ``fees`` their total unless the broker gave a (larger) total."""
+    if charges is None:
+        return {"fees": fees, "charges": None}
+    return {
+        "fees": sum(charges.values(), Decimal(0)) if fees is None else fees,
+        "charges": {line: str(amount) for line, amount in charges.items()},
+    }
 
 
 async def _check_update(

@@ -42,6 +42,8 @@ accounts = Table(
     Column("brokerage_plan", String(32), nullable=False, server_default="zerodha"),
     Column("starting_balance", MONEY, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Outside India: the account's commission schedule (domain.charges.schedule_to_dict's form).
+    Column("commission_schedule", JSONB(none_as_null=True), nullable=True),
     UniqueConstraint("user_id", "name", name="uq_accounts_user_name"),
 )
 
@@ -59,6 +61,8 @@ executions = Table(
     Column("quantity", MONEY, nullable=False),
     Column("price", MONEY, nullable=False),
     Column("fees", MONEY, nullable=True),
+    # The broker's itemised charges ({line: decimal string}); ``fees`` is then their total (or more).
+    Column("charges", JSONB(none_as_null=True), nullable=True),
     Column("currency", String(3), nullable=False),
     Column("executed_at", DateTime(timezone=True), nullable=False),
     Column("broker_trade_id", String(128), nullable=True),
@@ -218,6 +222,8 @@ trade_rows = Table(
     Column("charges", Numeric(), nullable=False),
     Column("net_pnl", Numeric(), nullable=True),
     Column("charges_source", String(12), nullable=False),
+    # {line: decimal string}: the legs' charge breakdowns summed (tradebook.Book.breakdown).
+    Column("charges_breakdown", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Index("ix_trade_rows_user_id", "user_id", "account_id", "instrument"),
     Index("ix_trade_rows_closed", "user_id", "closed_at", postgresql_where=text("status = 'closed'")),
 )
@@ -267,6 +273,7 @@ execution_charges = Table(
     Column("user_id", UUID(as_uuid=True), nullable=False),
     Column("charges", Numeric(), nullable=True),
     Column("source", String(12), nullable=False),
+    Column("lines", JSONB(none_as_null=True), nullable=True),  # {line: decimal string}, summing to ``charges``
 )
 
 # (account, instrument, IST day)s whose executions changed since their trades were computed.

@@ -188,7 +188,7 @@ async def rebuild(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.execute(delete(execution_charges).where(execution_charges.c.user_id == user_id))
     accounts = await repository.account_settings(session, user_id)
     rows = await _visible_rows(session, user_id)
-    charges = tradebook.execution_charges(rows, tradebook.plans_of(accounts))
+    charges = tradebook.charges_of(rows, accounts)
     await _store_charges(session, user_id, charges)
     await _recompute(session, user_id, None, accounts, rows=rows, charges=charges)
     await _clean(session, user_id, seen)
@@ -202,10 +202,10 @@ async def _visible_rows(session: AsyncSession, user_id: uuid.UUID, *conditions: 
 
 
 _STORE_CHARGES = """
-INSERT INTO trades.execution_charges (execution_id, user_id, charges, source)
-SELECT r.execution_id, $1, r.charges, r.source FROM unnest($2::uuid[], $3::numeric[], $4::text[])
-    AS r(execution_id, charges, source)
-ON CONFLICT (execution_id) DO UPDATE SET charges = excluded.charges, source = excluded.source
+INSERT INTO trades.execution_charges (execution_id, user_id, charges, source, lines)
+SELECT r.execution_id, $1, r.charges, r.source, r.lines
+FROM unnest($2::uuid[], $3::numeric[], $4::text[], $5::jsonb[]) AS r(execution_id, charges, source, lines)
+ON CONFLICT (execution_id) DO UPDATE SET charges = excluded.charges, source = excluded.source, lines = excluded.lines
 """
 
 _TRADE_COLUMNS = (
@@ -225,6 +225,7 @@ _TRADE_COLUMNS = (
     ("charges", "numeric"),
     ("net_pnl", "numeric"),
     ("charges_source", "text"),
+    ("charges_breakdown", "jsonb"),
 )
 _STORE_TRADES = (
     f"INSERT INTO trades.trade_rows ({', '.join(c for c, _ in _TRADE_COLUMNS)}) "  # noqa: S608 - constant
@@ -237,7 +238,16 @@ async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tra
         return
     connection = await staging.driver(session)
     ids = list(charges)
-    await connection.execute(_STORE_CHARGES, user_id, ids, [charges[e][0] for e in ids], [charges[e][1] for e in ids])
+    values = [charges[e] for e in ids]
+    lines_json = tradebook.lines_json
+    await connection.execute(
+        _STORE_CHARGES,
+        user_id,
+        ids,
+        [c.total for c in values],
+        [c.source for c in values],
+        [lines_json(c.lines) for c in values],
+    )
 
 
 async def _store_trades(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -271,17 +281,37 @@ async def _recharge(
     ]
     if not rows:
         return set()
-    charges = tradebook.execution_charges(rows, tradebook.plans_of(accounts))
+    charges = tradebook.charges_of(rows, accounts)
     old = {
-        r.execution_id: (None if r.charges is None else Decimal(r.charges), r.source)
+        r.execution_id: _stored(r)
         for r in await session.execute(
             select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
         )
     }
     await _store_charges(session, user_id, charges)
+    # Compared as stored (amounts as written, not only their values): equal means nothing to redo.
     return {
-        (r["account_id"], instrument(r["exchange"], r["symbol"])) for r in rows if old.get(r["id"]) != charges[r["id"]]
+        (r["account_id"], instrument(r["exchange"], r["symbol"]))
+        for r in rows
+        if (old_charges := old.get(r["id"])) is None or _as_stored(old_charges) != _as_stored(charges[r["id"]])
     }
+
+
+def _stored(row: Any) -> tradebook.ExecutionCharges:
+    """An execution_charges row as the charges it holds (lines back in LINE_NAMES order)."""
+    return tradebook.ExecutionCharges(
+        None if row.charges is None else Decimal(row.charges),
+        row.source,
+        None if row.lines is None else tradebook.ordered(row.lines),
+    )
+
+
+def _as_stored(charges: tradebook.ExecutionCharges) -> tuple[str | None, str, str | None]:
+    return (
+        None if charges.total is None else str(charges.total),
+        charges.source,
+        tradebook.lines_json(charges.lines),
+    )
 
 
 async def _recompute(
@@ -312,9 +342,7 @@ async def _recompute(
                 among(execution_charges.c.execution_id, (r["id"] for r in rows), PG_UUID(as_uuid=True))
             )
         )
-        known: dict[uuid.UUID, tuple[Decimal | None, tradebook.ChargesSource]] = {
-            r.execution_id: (None if r.charges is None else Decimal(r.charges), r.source) for r in stored
-        }
+        known: dict[uuid.UUID, tradebook.ExecutionCharges] = {r.execution_id: _stored(r) for r in stored}
         missing = [r for r in rows if r["id"] not in known]
         if missing:  # never marked (cannot happen through the handlers): estimate their days now
             by_account: dict[uuid.UUID, set[date]] = defaultdict(set)
@@ -324,7 +352,8 @@ async def _recompute(
                 await _recharge(session, user_id, account_id, account_days, accounts)
             return await _recompute(session, user_id, groups, accounts, rows=rows)
         charges = known
-    trades, sources = tradebook.round_trips(rows, accounts, charges)
+    book = tradebook.book(rows, accounts, charges)
+    trades, sources, lines_json = book.trades, book.sources, tradebook.lines_json
 
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     if groups is not None:
@@ -363,6 +392,7 @@ async def _recompute(
                 "charges": trade.charges,
                 "net_pnl": trade.net_pnl,
                 "charges_source": sources[trade.id],
+                "charges_breakdown": lines_json(book.breakdown(trade)),
             }
         )
     await _store_trades(session, new_rows)
@@ -512,7 +542,8 @@ SELECT
   md5(coalesce((
     SELECT string_agg(concat_ws('|', trade_id, account_id, instrument, side, status, opened_at, closed_at,
                                 close_day, trim_scale(quantity), trim_scale(entry_price), trim_scale(multiplier),
-                                trim_scale(gross_pnl), trim_scale(charges), trim_scale(net_pnl), charges_source),
+                                trim_scale(gross_pnl), trim_scale(charges), trim_scale(net_pnl), charges_source,
+                                charges_breakdown::text),
                       ';' ORDER BY trade_id)
     FROM trades.trade_rows WHERE user_id = :user_id), '')
   || '#' || coalesce((

@@ -119,17 +119,27 @@ async def command_status(request: Request, command_id: uuid.UUID, user_id: uuid.
 Annotations = dict[uuid.UUID, dict[str, Any]]
 
 
-async def round_trips_of(
+async def book_of(
     request: Request, user_id: uuid.UUID, account_id: uuid.UUID | None, symbol: str | None
-) -> tuple[list[RoundTrip], dict[uuid.UUID, tradebook.ChargesSource], Annotations, dict[uuid.UUID, dict[str, Any]]]:
-    """The user's round trips, each one's charges source, the annotations by trade id, and the
-    settings of the user's accounts."""
+) -> tuple[tradebook.Book, Annotations, dict[uuid.UUID, dict[str, Any]]]:
+    """The user's round trips with their charges, the annotations by trade id, and the settings
+    of the user's accounts."""
     async with _runtime(request).sessionmaker() as session:
         rows = await repository.executions_for_trades(session, user_id, account_id=account_id, symbol=symbol)
         accounts = await repository.account_settings(session, user_id)
         annotations = await repository.annotations_of(session, user_id)
-    trades, sources = tradebook.round_trips(rows, accounts)
-    return trades, sources, annotations, accounts
+    return tradebook.book(rows, accounts), annotations, accounts
+
+
+async def round_trips_of(
+    request: Request, user_id: uuid.UUID, account_id: uuid.UUID | None, symbol: str | None
+) -> tuple[
+    list[RoundTrip], dict[uuid.UUID, tradebook.TradeChargesSource], Annotations, dict[uuid.UUID, dict[str, Any]]
+]:
+    """The user's round trips, each one's charges source, the annotations by trade id, and the
+    settings of the user's accounts."""
+    book, annotations, accounts = await book_of(request, user_id, account_id, symbol)
+    return book.trades, book.sources, annotations, accounts
 
 
 @router.get("/trades")
@@ -148,10 +158,10 @@ async def list_trades(
 ) -> dict[str, Any]:
     """Round trips, newest opened first, keyset-paginated on (opened_at, id)."""
     since, until = utc(since), utc(until)
-    trades, sources, annotations, _ = await round_trips_of(request, user_id, account_id, symbol)
+    book, annotations, _ = await book_of(request, user_id, account_id, symbol)
     selected = [
         t
-        for t in trades
+        for t in book.trades
         if tradebook.has_tag(annotations.get(t.id), tag)
         and (status is None or t.status == status)
         and (side is None or t.side == side)
@@ -159,7 +169,7 @@ async def list_trades(
         and (until is None or t.opened_at < until)
     ]
     items = sorted(
-        (tradebook.trade_json(t, sources[t.id], annotations.get(t.id)) for t in selected),
+        (tradebook.trade_json(t, book.sources[t.id], annotations.get(t.id), charges=book) for t in selected),
         key=lambda j: (j["opened_at"], j["id"]),
     )
     items.reverse()
@@ -173,10 +183,12 @@ async def list_trades(
 
 @router.get("/trades/{trade_id}")
 async def get_trade(request: Request, trade_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
-    trades, sources, annotations, _ = await round_trips_of(request, user_id, None, None)
-    for trade in trades:
+    book, annotations, _ = await book_of(request, user_id, None, None)
+    for trade in book.trades:
         if trade.id == trade_id:
-            body = tradebook.trade_json(trade, sources[trade.id], annotations.get(trade.id), legs=True)
+            body = tradebook.trade_json(
+                trade, book.sources[trade.id], annotations.get(trade.id), legs=True, charges=book
+            )
             async with _runtime(request).sessionmaker() as session:
                 body["attachments"] = await edit_handlers.attachments_of(session, user_id, trade_id)
             return body

@@ -26,6 +26,7 @@ EXECUTION_COLUMNS = (
     executions.c.price,
     executions.c.executed_at,
     executions.c.fees,
+    executions.c.charges,
     executions.c.currency,
     executions.c.broker_trade_id,
     executions.c.broker_order_id,
@@ -56,6 +57,7 @@ ACCOUNT_COLUMNS = (
     accounts.c.long_only,
     accounts.c.brokerage_plan,
     accounts.c.starting_balance,
+    accounts.c.commission_schedule,
     accounts.c.created_at,
 )
 
@@ -104,13 +106,14 @@ async def account_has_executions(session: AsyncSession, account_id: uuid.UUID) -
 
 
 async def account_settings(session: AsyncSession, user_id: uuid.UUID) -> dict[uuid.UUID, dict[str, Any]]:
-    """What trade math needs of each of the user's accounts: long-only, brokerage plan, time
-    zone and starting balance."""
+    """What trade math needs of each of the user's accounts: long-only, brokerage plan,
+    commission schedule, time zone and starting balance."""
     rows = await session.execute(
         select(
             accounts.c.id,
             accounts.c.long_only,
             accounts.c.brokerage_plan,
+            accounts.c.commission_schedule,
             accounts.c.timezone,
             accounts.c.starting_balance,
         ).where(accounts.c.user_id == user_id)

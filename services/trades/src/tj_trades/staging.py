@@ -10,6 +10,7 @@ an imported execution is visible while its import is ``committed``.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ _SEGMENTS = frozenset({None, "equity", "futures", "options", "currency", "commod
 _PRODUCTS = frozenset({None, "MIS", "CNC", "NRML"})
 _FIELDS = frozenset(contract.StagedExecutionIn.model_fields)
 _LIMIT = Decimal(10) ** 12  # NUMERIC(20, 8): 12 digits before the point
+_CHARGE_LINES = frozenset(contract.CHARGE_LINES)
 
 
 class BatchHeader(BaseModel):
@@ -59,6 +61,7 @@ class Columns:
         "quantity",
         "price",
         "fees",
+        "charges",
         "currency",
         "executed_at",
         "broker_trade_id",
@@ -78,6 +81,7 @@ class Columns:
         "numeric",
         "numeric",
         "numeric",
+        "jsonb",
         "text",
         "timestamptz",
         "text",
@@ -109,6 +113,21 @@ def _decimal(value: Any) -> Decimal | None:
     if isinstance(exponent, int) and exponent < -8:
         return None
     return number
+
+
+def _charges(value: Any) -> dict[str, Decimal] | None:
+    """Itemised charges: known lines, amounts not negative; None if absent; raises on anything else."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError
+    charges: dict[str, Decimal] = {}
+    for line, raw in value.items():
+        amount = _decimal(raw)
+        if line not in _CHARGE_LINES or amount is None or amount < 0:
+            raise ValueError
+        charges[line] = amount
+    return charges
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -155,6 +174,13 @@ def check_rows(
                 raise ValueError
             if row.get("fees") is not None and (fees is None or fees < 0):
                 raise ValueError
+            charges = _charges(row.get("charges"))
+            if charges is not None:
+                itemised = sum(charges.values(), Decimal(0))
+                if fees is None:
+                    fees = itemised
+                elif fees < itemised:
+                    raise ValueError
             raw_time = row.get("executed_at")
             if not isinstance(raw_time, str):
                 raise ValueError
@@ -199,6 +225,7 @@ def check_rows(
             quantity,
             price,
             fees,
+            None if charges is None else json.dumps({line: str(amount) for line, amount in charges.items()}),
             currency,
             executed_at,
             broker_trade_id,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -43,6 +44,41 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 Money = Annotated[Decimal, Field(max_digits=20, decimal_places=8)]
 Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9&._\-: ]+$")]
 
+# The charge lines of a fill as a broker's contract note itemises them (the trades service's
+# ChargeBreakdown lines, in contract-note order; ``unitemised`` is what a total leaves unexplained).
+ChargeLine = Literal[
+    "brokerage",
+    "stt",
+    "exchange_txn",
+    "ipft",
+    "sebi",
+    "stamp_duty",
+    "gst",
+    "dp",
+    "commission",
+    "regulatory_fees",
+    "other",
+    "unitemised",
+]
+CHARGE_LINES: tuple[str, ...] = get_args(ChargeLine)
+ChargeAmount = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=8)]
+ChargeLines = Annotated[
+    dict[ChargeLine, ChargeAmount],
+    Field(
+        description="the charges the broker itemised for this fill, by line (amounts not negative, in the "
+        "fill's currency); `fees`, when also given, is their total and may exceed them (the rest is unitemised)",
+        examples=[{"brokerage": "20", "stt": "7", "exchange_txn": "0.88", "sebi": "0.03", "gst": "3.76"}],
+    ),
+]
+
+
+def check_fees_cover_charges(fees: Decimal | None, charges: Mapping[Any, Decimal] | None) -> None:
+    """A total smaller than its itemised lines is inconsistent (a larger one leaves a rest unitemised)."""
+    if fees is not None and charges:
+        itemised = sum(charges.values(), Decimal(0))
+        if fees < itemised:
+            raise ValueError(f"fees {fees} are less than the sum of the itemised charges {itemised}")
+
 
 class ExecutionIn(BaseModel):
     """One fill as a client or an import sends it."""
@@ -57,10 +93,16 @@ class ExecutionIn(BaseModel):
     price: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=8)]
     executed_at: AwareDatetime
     fees: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=8)] | None = None
+    charges: ChargeLines | None = None
     currency: str = Field(default="INR", min_length=3, max_length=3)
     broker_trade_id: str | None = Field(default=None, max_length=128)
     broker_order_id: str | None = Field(default=None, max_length=128)
     product: Literal["MIS", "CNC", "NRML"] | None = None
+
+    @model_validator(mode="after")
+    def _fees_cover_charges(self) -> ExecutionIn:
+        check_fees_cover_charges(self.fees, self.charges)
+        return self
 
 
 class RecordExecutions(BaseModel):
@@ -102,6 +144,50 @@ PlanName = Annotated[str, Field(min_length=1, max_length=32)]
 Balance = Annotated[Decimal, Field(max_digits=20, decimal_places=8)]
 
 
+Rate = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=8)]
+
+
+class CommissionSchedule(BaseModel):
+    """What a broker outside India charges per executed order (fills of one order share it):
+    ``per_share`` x shares (``per_contract`` x contracts for futures and options) + ``per_order``
+    + ``pct_of_value`` % of the order's value, raised to ``min_per_order``, then capped by
+    ``max_per_order`` and ``max_pct_of_value`` % of the value (the caps win), rounded half-up to
+    ``quantum`` (a cent by default; 1 for a currency without minor units). It prices the
+    account's executions that carry no charges of their own on non-Indian markets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_share: Rate = Decimal(0)
+    per_contract: Rate = Decimal(0)
+    per_order: Rate = Decimal(0)
+    pct_of_value: Rate = Field(default=Decimal(0), description="percent, e.g. 0.05 for 0.05 %")
+    min_per_order: Rate | None = None
+    max_per_order: Rate | None = None
+    max_pct_of_value: Rate | None = Field(default=None, description="percent of the order's value")
+    quantum: Annotated[Decimal, Field(gt=0, max_digits=20, decimal_places=8)] = Decimal("0.01")
+
+    @model_validator(mode="after")
+    def _limits(self) -> CommissionSchedule:
+        if (
+            self.min_per_order is not None
+            and self.max_per_order is not None
+            and self.min_per_order > self.max_per_order
+        ):
+            raise ValueError("min_per_order must not exceed max_per_order")
+        return self
+
+
+COMMISSION_EXAMPLE = {"per_share": "0.005", "min_per_order": "1", "max_pct_of_value": "1"}
+CommissionScheduleField = Annotated[
+    CommissionSchedule,
+    Field(
+        description="commission schedule for executions outside India without charges of their own (e.g. "
+        "IBKR fixed: 0.005 USD a share, at least 1 USD and at most 1 % of the value per order)",
+        examples=[COMMISSION_EXAMPLE],
+    ),
+]
+
+
 class CreateAccount(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -112,6 +198,7 @@ class CreateAccount(BaseModel):
     long_only: bool = False
     brokerage_plan: PlanName = "zerodha"
     starting_balance: Balance | None = None
+    commission_schedule: CommissionScheduleField | None = None
 
 
 class AccountChanges(BaseModel):
@@ -126,6 +213,7 @@ class AccountChanges(BaseModel):
     long_only: bool | None = None
     brokerage_plan: PlanName | None = None
     starting_balance: Balance | None = None
+    commission_schedule: CommissionScheduleField | None = None
 
 
 class UpdateAccount(AccountChanges):
@@ -149,6 +237,7 @@ class AccountOut(BaseModel):
     long_only: bool
     brokerage_plan: str
     starting_balance: Decimal | None
+    commission_schedule: CommissionSchedule | None = None
     created_at: datetime
 
 
@@ -212,6 +301,86 @@ class TradeAnnotationOut(BaseModel):
     updated_at: datetime | None = None
 
 
+# Round trips as the query API answers them (GET /api/v1/trades and /trades/{id}); the trades
+# service derives them from the executions (tradebook.trade_json).
+ExecutionChargesSource = Literal["broker", "estimated", "none"]
+TradeChargesSource = Literal["broker", "estimated", "mixed", "none"]
+ChargeBreakdownOut = Annotated[
+    dict[ChargeLine, Decimal],
+    Field(
+        description="charges by line (the lines that apply; amounts in the account currency); they add up to `charges`",
+        examples=[{"brokerage": "20.00", "stt": "7", "exchange_txn": "0.88", "sebi": "0.03", "gst": "3.76"}],
+    ),
+]
+
+
+class TradeOut(BaseModel):
+    id: uuid.UUID
+    account_id: uuid.UUID
+    symbol: str
+    exchange: str
+    side: Literal["long", "short"]
+    status: Literal["open", "closed", "unmatched"]
+    opened_at: datetime
+    closed_at: datetime | None
+    quantity: Decimal
+    max_position: Decimal
+    open_quantity: Decimal
+    average_entry_price: Decimal | None
+    average_exit_price: Decimal | None
+    gross_pnl: Decimal | None
+    charges: Decimal
+    charges_source: TradeChargesSource = Field(
+        description="where the legs' charges come from: the broker's file (or the client), estimated (India "
+        "charges engine, or the account's commission schedule), none known, or mixed when the legs differ"
+    )
+    charges_breakdown: ChargeBreakdownOut
+    net_pnl: Decimal | None
+    holding_seconds: float | None
+    initial_stop: Decimal | None
+    target: Decimal | None
+    setup: str | None
+    notes: str | None
+    tags: list[Tag]
+    annotated_at: datetime | None
+    r_multiple: Decimal | None
+
+
+class TradeLegOut(BaseModel):
+    """The part of one execution a trade uses (a fill shared by two trades, a flip, is split pro rata)."""
+
+    execution_id: uuid.UUID
+    role: Literal["open", "close", "unmatched"]
+    side: Literal["buy", "sell"]
+    quantity: Decimal
+    price: Decimal
+    executed_at: datetime
+    charges: Decimal
+    charges_source: ExecutionChargesSource | None
+    charges_breakdown: ChargeBreakdownOut
+
+
+class TradeAttachmentOut(BaseModel):
+    id: uuid.UUID
+    trade_id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int
+    status: Literal["pending", "uploaded"]
+    created_at: datetime
+    download_url: str | None
+
+
+class TradeDetailOut(TradeOut):
+    executions: list[TradeLegOut]
+    attachments: list[TradeAttachmentOut] = []
+
+
+class TradePage(BaseModel):
+    items: list[TradeOut]
+    next_cursor: str | None
+
+
 class TradeAnnotated(BaseModel):
     command_id: uuid.UUID
     annotation: TradeAnnotationOut
@@ -219,7 +388,8 @@ class TradeAnnotated(BaseModel):
 
 class RecordManualTrade(TradeAnnotationChanges):
     """A round trip typed in by hand: its entry (and exit, if given) become executions, the rest
-    its annotation; applied in one transaction. ``fees`` are the trade's total charges."""
+    its annotation; applied in one transaction. ``fees`` are the trade's total charges,
+    ``charges`` the same itemised by line (either or both)."""
 
     account_id: uuid.UUID | None = None
     symbol: Symbol
@@ -233,6 +403,7 @@ class RecordManualTrade(TradeAnnotationChanges):
     exit_price: Price | None = None
     exited_at: AwareDatetime | None = None
     fees: Fees | None = None
+    charges: ChargeLines | None = None
 
     @model_validator(mode="after")
     def _exit(self) -> RecordManualTrade:
@@ -240,14 +411,22 @@ class RecordManualTrade(TradeAnnotationChanges):
             raise ValueError("exit_price and exited_at go together")
         if self.exited_at is not None and self.exited_at <= self.entered_at:
             raise ValueError("exited_at must be after entered_at")
+        check_fees_cover_charges(self.fees, self.charges)
         return self
 
     def executions(self) -> list[ExecutionIn]:
-        """The legs as fills; the fees go on the entry (the exit then carries none)."""
+        """The legs as fills; the fees and charges go on the entry (the exit then carries none:
+        zero fees, and no line when the charges are itemised)."""
         opening: Literal["buy", "sell"] = "buy" if self.side == "long" else "sell"
         closing: Literal["buy", "sell"] = "sell" if self.side == "long" else "buy"
 
-        def leg(side: Literal["buy", "sell"], price: Decimal, at: datetime, fees: Decimal | None) -> ExecutionIn:
+        def leg(
+            side: Literal["buy", "sell"],
+            price: Decimal,
+            at: datetime,
+            fees: Decimal | None,
+            charges: dict[ChargeLine, Decimal] | None,
+        ) -> ExecutionIn:
             return ExecutionIn(
                 symbol=self.symbol,
                 exchange=self.exchange,
@@ -258,11 +437,14 @@ class RecordManualTrade(TradeAnnotationChanges):
                 price=price,
                 executed_at=at,
                 fees=fees,
+                charges=charges,
             )
 
-        legs = [leg(opening, self.entry_price, self.entered_at, self.fees)]
+        legs = [leg(opening, self.entry_price, self.entered_at, self.fees, self.charges)]
         if self.exit_price is not None and self.exited_at is not None:
-            legs.append(leg(closing, self.exit_price, self.exited_at, None if self.fees is None else Decimal(0)))
+            given = self.fees is not None or self.charges is not None
+            exit_charges: dict[ChargeLine, Decimal] | None = {} if self.charges is not None else None
+            legs.append(leg(closing, self.exit_price, self.exited_at, Decimal(0) if given else None, exit_charges))
         return legs
 
     def annotation(self) -> dict[str, object]:

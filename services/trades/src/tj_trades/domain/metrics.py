@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from tj_trades.domain.roundtrips import RoundTrip, TradeSide, TradeStatus
 
-METRICS_VERSION = "1"
+METRICS_VERSION = "2"
 DEFAULT_TIMEZONE = "Asia/Kolkata"
 
 # Sums are exact in the wide context; every reported ratio is one division rounded to 28
