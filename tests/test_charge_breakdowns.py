@@ -21,7 +21,7 @@ from tests.test_imports import imported, new_trader
 from tests.test_staged_imports import Bus, batch, bus, row
 from tj_common.contracts import trades as contract
 from tj_common.db import make_engine, make_sessionmaker
-from tj_trades import ops, projection
+from tj_trades import projection
 from tj_trades.settings import Settings
 
 __all__ = ["bus"]  # the fixture, imported for these tests
@@ -85,6 +85,16 @@ async def stored_projection(
             {"u": user_id},
         )
         return {str(r.trade_id): (r.charges_source, dec(r.charges_breakdown)) for r in rows}
+
+
+async def live_and_rebuilt(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> tuple[Any, Any]:
+    """The checksum of the live projection (refreshed), and of the projection rebuilt from the
+    executions (committed)."""
+    async with db() as session, session.begin():
+        await projection.refresh(session, user_id)
+        live = await projection.checksum(session, user_id)
+        await projection.rebuild(session, user_id)
+        return live, await projection.checksum(session, user_id)
 
 
 async def test_imported_charges_are_the_trades_breakdown(
@@ -245,10 +255,12 @@ async def test_typed_charges_through_the_api(
     assert dec(manual.json()["charges_breakdown"]) == {"brokerage": Decimal("40"), "stt": Decimal("2")}
     assert Decimal(manual.json()["net_pnl"]) == Decimal("50") - Decimal("42")
 
-    # The projection stores the same breakdowns.
+    # The projection stores the same breakdowns, as a rebuild from the executions does.
     stored = await stored_projection(db, user_id)
     for item in await trades_of(client, headers):
         assert stored[item["id"]] == (item["charges_source"], dec(item["charges_breakdown"]))
+    live, rebuilt = await live_and_rebuilt(db, user_id)
+    assert live == rebuilt and rebuilt["trades"] == 3
 
 
 async def test_a_flip_shares_the_fills_lines_pro_rata(
@@ -303,9 +315,9 @@ async def test_a_flip_shares_the_fills_lines_pro_rata(
     assert stored[long["id"]] == ("broker", dec(long["charges_breakdown"]))
 
     # A rebuild from the executions equals the live projection, and the checksum covers the lines.
+    live, rebuilt = await live_and_rebuilt(db, user_id)
+    assert live == rebuilt and rebuilt["trades"] == 2
     async with db() as session, session.begin():
-        result = await ops.rebuild_user(session, user_id)
-        assert result["equal"], result
         await session.execute(
             text(
                 "UPDATE trades.trade_rows SET charges_breakdown = charges_breakdown - 'gst' "
@@ -313,7 +325,7 @@ async def test_a_flip_shares_the_fills_lines_pro_rata(
             ),
             {"u": user_id},
         )
-        assert (await projection.checksum(session, user_id))["checksum"] != result["rebuilt"]
+        assert (await projection.checksum(session, user_id))["checksum"] != rebuilt["checksum"]
         await session.rollback()
 
 
@@ -433,7 +445,5 @@ async def test_commission_schedule_prices_a_us_account(
     assert Decimal(trades["closed"]["charges"]) == 0
 
     # The live projection equals a rebuild from the executions, breakdowns included.
-    await stored_projection(db, user_id)
-    async with db() as session, session.begin():
-        result = await ops.rebuild_user(session, user_id)
-    assert result["equal"], result
+    live, rebuilt = await live_and_rebuilt(db, user_id)
+    assert live == rebuilt and rebuilt["trades"] == 2
