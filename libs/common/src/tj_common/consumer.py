@@ -92,6 +92,7 @@ class ExactlyOnceConsumer:
         retry_backoff: float = 0.2,
         batch_size: int = 500,
         dedup_retention_hours: int = 168,
+        fetch_bytes_per_partition: int = 1024 * 1024,
     ) -> None:
         self.name = name
         self.bootstrap_servers = bootstrap_servers
@@ -107,6 +108,7 @@ class ExactlyOnceConsumer:
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
         self.batch_size = batch_size
+        self.fetch_bytes_per_partition = fetch_bytes_per_partition
         self.dedup_retention_hours = dedup_retention_hours
         self._next_prune = 0.0
         self.consumer: AIOKafkaConsumer | None = None
@@ -134,6 +136,8 @@ class ExactlyOnceConsumer:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=self.batch_size,
+            max_partition_fetch_bytes=self.fetch_bytes_per_partition,
+            fetch_max_bytes=max(52428800, 6 * self.fetch_bytes_per_partition),
             fetch_max_wait_ms=50,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,

@@ -85,6 +85,7 @@ class Runtime:
             max_attempts=settings.consumer_max_attempts,
             retry_backoff=settings.consumer_retry_backoff,
             batch_size=settings.consumer_batch_size,
+            fetch_bytes_per_partition=settings.consumer_fetch_bytes_per_partition,
             dedup_retention_hours=settings.message_dedup_retention_hours,
         )
 

@@ -173,6 +173,8 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 3
     consumer_retry_backoff: float = 0.2
     consumer_batch_size: int = 500
+    # Bytes fetched per partition at most: several import batches (~0.7 MB each) per transaction.
+    consumer_fetch_bytes_per_partition: int = 4 * 1024 * 1024
     # How long processed message ids are kept for de-duplication (and command status).
     message_dedup_retention_hours: int = 168
 
