@@ -39,6 +39,7 @@ from bench.write_path import (
     _raise_interrupt,
     git_info,
     machine_info,
+    postgres_cpu,
     proc_cpu,
     run_async,
     say,
@@ -117,6 +118,7 @@ async def run_import(gateway: str, path: Path, size: int, procs: dict[str, harne
             raise RuntimeError(f"account not created: {created.status_code} {created.text[:300]}")
         account_id = created.json()["id"]
         cpu_before = {name: proc_cpu(p.proc.pid) for name, p in procs.items() if p.proc is not None}
+        cpu_before["postgres"] = postgres_cpu()
         say(f"uploading {size / 1e6:.1f} MB")
         started = time.monotonic()
         with path.open("rb") as fh:
@@ -157,6 +159,7 @@ async def run_import(gateway: str, path: Path, size: int, procs: dict[str, harne
             raise RuntimeError(f"the event stream ended before the import did: {last}")
         total = time.monotonic() - started
         cpu_after = {name: proc_cpu(p.proc.pid) for name, p in procs.items() if p.proc is not None}
+        cpu_after["postgres"] = postgres_cpu()
         cpu = {
             name: round((cpu_after[name] or 0.0) - (cpu_before.get(name) or 0.0), 1)
             for name in cpu_after

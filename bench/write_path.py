@@ -187,6 +187,31 @@ def proc_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def postgres_cpu() -> float:
+    """CPU seconds of the PostgreSQL server so far: every live postgres process, and the exited
+    backends the postmaster has reaped (its children's time). Other databases' work counts too:
+    meaningful on an otherwise quiet machine."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            comm = Path(f"/proc/{entry}/comm").read_text().strip()
+        except OSError:
+            continue
+        fields = _stat_fields(int(entry)) if comm == "postgres" else None
+        if fields is None:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        try:
+            parent = Path(f"/proc/{fields[1]}/comm").read_text().strip()
+        except OSError:
+            parent = ""
+        if parent != "postgres":  # the postmaster: add its reaped children
+            total += int(fields[13]) + int(fields[14])
+    return total / CLK_TCK
+
+
 def children_of(parent: int) -> list[int]:
     kids = []
     for entry in os.listdir("/proc"):
