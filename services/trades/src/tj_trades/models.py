@@ -52,7 +52,8 @@ executions = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("user_id", UUID(as_uuid=True), nullable=False),
-    Column("account_id", UUID(as_uuid=True), ForeignKey("trades.accounts.id"), nullable=False),
+    # No foreign key (migration trades_0012): every writer reads the account first, in its transaction.
+    Column("account_id", UUID(as_uuid=True), nullable=False),
     Column("command_id", UUID(as_uuid=True), nullable=False),
     Column("symbol", String(64), nullable=False),
     Column("exchange", String(16), nullable=False),
