@@ -54,8 +54,10 @@ async def new_trader(client: httpx.AsyncClient) -> tuple[dict[str, str], str]:
     if account_id is None:
 
         async def listed() -> str | None:
-            items = (await client.get("/api/v1/accounts", headers=headers)).json()["items"]
-            return next((a["id"] for a in items if a["name"] == "Zerodha"), None)
+            listing = await client.get("/api/v1/accounts", headers=headers)
+            if listing.status_code != 200:  # e.g. 429 while polling on a busy machine: ask again
+                return None
+            return next((a["id"] for a in listing.json()["items"] if a["name"] == "Zerodha"), None)
 
         account_id = await eventually(listed)
     return headers, account_id

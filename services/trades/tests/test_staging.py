@@ -36,11 +36,11 @@ def test_a_good_row_is_normalised() -> None:
     values = dict(zip(Columns.NAMES, (c[0] for c in columns.values), strict=True))
     assert values["symbol"] == "NIFTY2560524750PE"
     assert values["exchange"] == "NFO"
-    assert values["quantity"] == Decimal("75") and values["fees"] == Decimal("12.5")
+    assert values["quantity"] == "75" and values["fees"] == "12.5"  # text forms, read by PostgreSQL
     assert values["currency"] == "INR"
     assert values["broker_trade_id"] == "T1"
-    assert values["executed_at"] == datetime(2026, 6, 5, 3, 45, tzinfo=UTC)
-    assert values["source_line"] == 7 and values["day_level"] is False
+    assert datetime.fromisoformat(values["executed_at"]) == datetime(2026, 6, 5, 3, 45, tzinfo=UTC)
+    assert values["source_line"] == "7" and values["day_level"] == "f"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +50,11 @@ def test_a_good_row_is_normalised() -> None:
         ({"quantity": "-3"}, "quantity"),
         ({"price": "-1"}, "price"),
         ({"price": "1.123456789"}, "price"),
+        ({"price": "1E+13"}, "price"),
+        ({"quantity": "0.00000000"}, "quantity"),
+        ({"fees": "-0.5"}, "fees"),
+        ({"fingerprint": "h:\x1fx:0"}, "fingerprint"),
+        ({"broker_trade_id": "T\x1e1"}, "broker_trade_id"),
         ({"side": "short"}, "side"),
         ({"executed_at": "2026-06-05T09:15:00"}, "executed_at"),
         ({"symbol": "BAD/SYMBOL"}, "symbol"),
@@ -100,3 +105,22 @@ def test_bad_charges_are_rejected_as_the_contract_rejects_them(changes: dict[str
     assert len(columns) == 0 and [r.line for r in rejected] == [7]
     with pytest.raises(ValidationError):
         contract.StagedExecutionIn.model_validate(row(**changes))
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("75", "75"), ("0075.50", "0075.50"), (75, "75"), ("1E+2", "1E+2"), (" 7.5 ", "7.5"), (2.5, "2.5"), ("75.", "75")],
+)
+def test_numbers_keep_a_text_form_postgresql_reads_as_the_same_value(given: Any, stored: str) -> None:
+    columns, rejected = check_rows([row(quantity=given)], "INR", NOW)
+    assert rejected == []
+    values = dict(zip(Columns.NAMES, (c[0] for c in columns.values), strict=True))
+    assert values["quantity"] == stored and Decimal(stored) == Decimal(str(given).strip())
+
+
+def test_the_joined_columns_are_the_text_forms() -> None:
+    columns, rejected = check_rows([row(fees="12.5"), row(fingerprint="h:def:0")], "INR", NOW)
+    assert rejected == []
+    joined = dict(zip(Columns.NAMES, columns.joined(), strict=True))
+    assert joined["quantity"] == "\x1f75\x1f75" and joined["fees"] == "\x1f12.5\x1f\x1e"
+    assert joined["executed_at"].count("2026-06-05T09:15:00+05:30") == 2

@@ -6,6 +6,7 @@ revert arrive in order on one partition: the checks below see everything before 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -24,11 +25,24 @@ from tj_trades import projection, repository, staging
 from tj_trades.handlers import _reject, _user
 from tj_trades.models import import_batches, imports
 
+# A batch whose rows were checked: its delivery, header, accepted rows and rejections.
+_Checked = tuple[Delivery, staging.BatchHeader, staging.Columns, list[Any]]
+
 
 def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
     async def stage_batch(session: AsyncSession, deliveries: list[Delivery]) -> None:
+        """Stage each batch, in order. First every batch is looked at (its header, whether it is
+        staged already, its account and import), then the accepted ones are stored one after the
+        other, pipelined: a batch's rows are checked (CPU) while the previous batch's INSERT runs
+        in the database."""
         events: list[OutboxMessage] = []
         now = datetime.now(UTC)
+        accounts: dict[uuid.UUID, dict[str, Any] | None] = {}
+        known: dict[uuid.UUID, dict[str, Any] | None] = {}
+        committed: dict[uuid.UUID, list[uuid.UUID]] = {}
+        planned: dict[tuple[uuid.UUID, int], int] = {}  # batch -> its place in ``work``
+        work: list[tuple[Delivery, staging.BatchHeader, dict[str, Any]]] = []
+        repeats: list[tuple[Delivery, staging.BatchHeader, int]] = []
         for delivery in deliveries:
             user_id = _user(delivery)
             try:
@@ -37,23 +51,33 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
                 if not delivery.duplicate:
                     await _reject(session, [delivery], events, 422, "ValidationError", _first_error(exc))
                 continue
+            key = (command.import_id, command.batch_no)
+            if key in planned:  # the same batch twice in this delivery: the first one's answer
+                repeats.append((delivery, command, planned[key]))
+                continue
             stored = await staging.batch_row(session, command.import_id, command.batch_no)
             if stored is not None:  # a repeated delivery, or the same batch sent again: no new rows
                 events.append(_batch_staged(delivery, command, stored))
                 continue
             if delivery.duplicate:
                 continue  # its rejection was answered the first time
-            account = (await repository.accounts_by_id(session, {command.account_id})).get(command.account_id)
+            if command.account_id not in accounts:
+                found_accounts = await repository.accounts_by_id(session, {command.account_id})
+                accounts[command.account_id] = found_accounts.get(command.account_id)
+            account = accounts[command.account_id]
             if account is None or account["user_id"] != user_id:
                 await _reject(session, [delivery], events, 404, "NotFound", "account not found")
                 continue
-            found = await staging.import_row(session, command.import_id)
+            if command.import_id not in known:
+                known[command.import_id] = await staging.import_row(session, command.import_id)
+            found = known[command.import_id]
             if found is None:
                 await session.execute(
                     pg_insert(imports)
                     .values(import_id=command.import_id, user_id=user_id, account_id=command.account_id)
                     .on_conflict_do_nothing(index_elements=[imports.c.import_id])
                 )
+                known[command.import_id] = {"user_id": user_id, "account_id": command.account_id, "status": "staged"}
             elif found["user_id"] != user_id or found["account_id"] != command.account_id:
                 await _reject(session, [delivery], events, 409, "Conflict", "the import belongs to another account")
                 continue
@@ -61,25 +85,58 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
                 detail = f"the import is {found['status']}; no more batches can be staged"
                 await _reject(session, [delivery], events, 409, "Conflict", detail)
                 continue
-            columns, rejected = staging.check_rows(command.executions, account["base_currency"], now)
-            count = await staging.stage(
-                session,
-                user_id=user_id,
-                account_id=command.account_id,
-                command_id=delivery.envelope.id,
-                import_id=command.import_id,
-                columns=columns,
-            )
-            row = {
-                "import_id": command.import_id,
-                "batch_no": command.batch_no,
-                "command_id": delivery.envelope.id,
-                "staged": count,
-                "duplicates": len(columns) - count,
-                "rejected": [r.model_dump() for r in rejected],
-            }
-            await session.execute(import_batches.insert().values(**row))
-            events.append(_batch_staged(delivery, command, row))
+            if command.account_id not in committed:
+                committed[command.account_id] = await staging.committed_imports(session, command.account_id)
+            planned[key] = len(work)
+            work.append((delivery, command, account))
+
+        rows: list[dict[str, Any]] = []
+        if work:
+            connection = await staging.driver(session)
+            pending: asyncio.Future[str] | None = None
+            previous: _Checked | None = None
+
+            async def finish(status: str, done: _Checked) -> None:
+                delivery, command, columns, rejected = done
+                count = int(status.rsplit(" ", 1)[-1])
+                row = {
+                    "import_id": command.import_id,
+                    "batch_no": command.batch_no,
+                    "command_id": delivery.envelope.id,
+                    "staged": count,
+                    "duplicates": len(columns) - count,
+                    "rejected": [r.model_dump() for r in rejected],
+                }
+                rows.append(row)
+                events.append(_batch_staged(delivery, command, row))
+
+            for delivery, command, account in work:
+                columns, rejected = staging.check_rows(command.executions, account["base_currency"], now)
+                if pending is not None and previous is not None:
+                    await finish(await pending, previous)
+                    pending = None
+                previous = (delivery, command, columns, rejected)
+                if len(columns):
+                    pending = asyncio.ensure_future(
+                        connection.execute(
+                            staging.STAGE_SQL,
+                            _user(delivery),
+                            command.account_id,
+                            delivery.envelope.id,
+                            command.import_id,
+                            committed[command.account_id],
+                            *columns.joined(),
+                        )
+                    )
+                    await asyncio.sleep(0)  # the INSERT goes out before the next batch is checked
+                else:
+                    await finish("INSERT 0 0", previous)
+                    previous = None
+            if pending is not None and previous is not None:
+                await finish(await pending, previous)
+            await session.execute(import_batches.insert(), rows)
+        for delivery, command, place in repeats:
+            events.append(_batch_staged(delivery, command, rows[place]))
         await outbox.put_many(session, events)
 
     async def commit_import(session: AsyncSession, deliveries: list[Delivery]) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tj_common.contracts import trades as contract
+from tj_trades import pgarrays
 from tj_trades.models import import_batches, imports
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -46,10 +47,11 @@ class BatchHeader(BaseModel):
 
 
 class Columns:
-    """The accepted rows of a batch, column by column (for ``unnest``)."""
+    """The accepted rows of a batch, column by column, each value in its text form (PostgreSQL
+    reads the columns back from one joined string each: tj_trades.pgarrays). The ids are made by
+    the database."""
 
     NAMES = (
-        "id",
         "fingerprint",
         "source_line",
         "source_timezone",
@@ -69,7 +71,6 @@ class Columns:
         "product",
     )
     TYPES = (
-        "uuid",
         "text",
         "int",
         "text",
@@ -98,6 +99,10 @@ class Columns:
     def add(self, *row: Any) -> None:
         for column, value in zip(self.values, row, strict=True):
             column.append(value)
+
+    def joined(self) -> list[str]:
+        """Each column as one parameter (see ``STAGE_SQL``)."""
+        return [pgarrays.texts(values) for values in self.values]
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -130,14 +135,30 @@ def _charges(value: Any) -> dict[str, Decimal] | None:
     return charges
 
 
+# A plain non-negative decimal as the imports service writes them: taken as it is (no Decimal).
+_PLAIN = re.compile(r"\d{1,12}(?:\.\d{1,8})?")
+
+
+def _number(value: Any) -> tuple[str, int] | None:
+    """A decimal in its text form and its sign (1, 0 or -1); None when it is no number that
+    NUMERIC(20, 8) holds exactly (as :func:`_decimal`)."""
+    if type(value) is str and _PLAIN.fullmatch(value):
+        return value, 1 if value.strip("0.") else 0
+    number = _decimal(value)
+    if number is None:
+        return None
+    return str(number), 1 if number > 0 else -1 if number < 0 else 0
+
+
 def _text(value: Any, limit: int) -> str | None:
-    """A stripped string of at most ``limit`` characters, None if absent; raises on anything else."""
+    """A stripped string of at most ``limit`` characters, None if absent; raises on anything else
+    (including the two control characters that separate joined columns)."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise ValueError
     stripped: str = value.strip()
-    if len(stripped) > limit:
+    if len(stripped) > limit or not pgarrays.clean(stripped):
         raise ValueError
     return stripped
 
@@ -167,19 +188,22 @@ def check_rows(
             product = row.get("product")
             if exchange is None or segment not in _SEGMENTS or side not in ("buy", "sell") or product not in _PRODUCTS:
                 raise ValueError
-            quantity = _decimal(row.get("quantity"))
-            price = _decimal(row.get("price"))
-            fees = None if row.get("fees") is None else _decimal(row["fees"])
-            if quantity is None or quantity <= 0 or price is None or price < 0:
+            quantity = _number(row.get("quantity"))
+            price = _number(row.get("price"))
+            if quantity is None or quantity[1] <= 0 or price is None or price[1] < 0:
                 raise ValueError
-            if row.get("fees") is not None and (fees is None or fees < 0):
-                raise ValueError
+            fees: str | None = None
+            if row.get("fees") is not None:
+                given = _number(row["fees"])
+                if given is None or given[1] < 0:
+                    raise ValueError
+                fees = given[0]
             charges = _charges(row.get("charges"))
             if charges is not None:
                 itemised = sum(charges.values(), Decimal(0))
                 if fees is None:
-                    fees = itemised
-                elif fees < itemised:
+                    fees = str(itemised)
+                elif Decimal(fees) < itemised:
                     raise ValueError
             raw_time = row.get("executed_at")
             if not isinstance(raw_time, str):
@@ -191,7 +215,7 @@ def check_rows(
             if currency is not None and (not isinstance(currency, str) or len(currency.strip()) != 3):
                 raise ValueError
             fingerprint = row.get("fingerprint")
-            if not isinstance(fingerprint, str) or not 3 <= len(fingerprint) <= 160:
+            if not isinstance(fingerprint, str) or not 3 <= len(fingerprint) <= 160 or not pgarrays.clean(fingerprint):
                 raise ValueError
             broker_trade_id = _text(row.get("broker_trade_id"), 128)
             broker_order_id = _text(row.get("broker_order_id"), 128)
@@ -213,21 +237,20 @@ def check_rows(
             rejected.append(contract.StagedRowRejected(line=line, reason=reason))
             continue
         columns.add(
-            uuid.uuid4(),
             fingerprint,
-            line,
+            str(line),
             source_timezone,
-            day_level,
+            "t" if day_level else "f",
             symbol.upper(),
             exchange.upper(),
             segment,
             side,
-            quantity,
-            price,
+            quantity[0],
+            price[0],
             fees,
             None if charges is None else json.dumps({line: str(amount) for line, amount in charges.items()}),
             currency,
-            executed_at,
+            executed_at.isoformat(),
             broker_trade_id,
             broker_order_id,
             product,
@@ -243,6 +266,10 @@ def _explain(row: Any) -> str:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "row"
         return f"{where}: {first['msg']}"
+    if isinstance(row, dict):
+        for name, value in row.items():
+            if isinstance(value, str) and not pgarrays.clean(value):
+                return f"{name}: control characters U+001E and U+001F are not allowed"
     return "invalid row"
 
 
@@ -253,12 +280,12 @@ async def driver(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-_COLUMN_LIST = ", ".join(("user_id", "account_id", "command_id", "import_id", *Columns.NAMES))
-_UNNEST = ", ".join(f"${i + 6}::{t}[]" for i, t in enumerate(Columns.TYPES))
-# Built from the constant column names above.
+_COLUMN_LIST = ", ".join(("user_id", "account_id", "command_id", "import_id", "id", *Columns.NAMES))
+_UNNEST = ", ".join(pgarrays.param(i + 6, t) for i, t in enumerate(Columns.TYPES))
+# Built from the constant column names above. The parameters from $6 on are Columns.joined().
 STAGE_SQL = f"""
 INSERT INTO trades.executions ({_COLUMN_LIST})
-SELECT $1, $2, $3, $4, r.*
+SELECT $1, $2, $3, $4, gen_random_uuid(), r.*
 FROM unnest({_UNNEST}) AS r({", ".join(Columns.NAMES)})
 WHERE NOT EXISTS (
     SELECT 1 FROM trades.executions v
@@ -305,7 +332,7 @@ async def stage(
         command_id,
         import_id,
         await committed_imports(session, account_id),
-        *columns.values,
+        *columns.joined(),
     )
     return int(status.rsplit(" ", 1)[-1])
 
