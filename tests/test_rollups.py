@@ -153,9 +153,22 @@ async def test_live_projection_equals_rebuilt_and_derived(
     assert stored["trade_count"] >= 4 and stored["r_trade_count"] == 1 and stored["sharpe"] is not None
 
     async with db() as session, session.begin():
-        result = await ops.rebuild_user(session, user_id)
+        result = await ops.rebuild_user(session, user_id, from_executions=True)
     assert result["equal"], result
     assert result["trades"] >= 5 and result["days"] >= 3
+    async with db() as session, session.begin():
+        rollups_only = await ops.rebuild_user(session, user_id)
+    assert rollups_only["equal"] and rollups_only["rebuilt"] == result["rebuilt"], rollups_only
+
+    # A damaged rollup row is noticed and put right by the rollups-only rebuild.
+    async with db() as session, session.begin():
+        await session.execute(
+            text("UPDATE trades.daily_rollups SET net_pnl = net_pnl + 1, win_count = win_count + 1 WHERE user_id = :u"),
+            {"u": user_id},
+        )
+    async with db() as session, session.begin():
+        repaired = await ops.rebuild_user(session, user_id)
+    assert not repaired["equal"] and repaired["rebuilt"] == result["rebuilt"], repaired
 
     # The checksum notices a changed row (so "equal" above means something).
     async with db() as session, session.begin():

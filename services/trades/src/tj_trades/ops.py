@@ -1,10 +1,12 @@
 """Operator commands of the trades service: ``python -m tj_trades.ops <command>``.
 
-rebuild-rollups [--user UUID]   bring each user's live projection (round trips and daily rollups)
-                                up to date, rebuild it from the executions, and print one JSON
-                                line per user: the live and the rebuilt checksum, whether they are
-                                equal, the trade and day counts and the time taken. Exit status 1
-                                when any user's projection differed (it is then the rebuilt one).
+rebuild-rollups [--user UUID] [--from-executions]
+                                bring each user's live projection up to date, rebuild the daily
+                                rollups from the stored round trips (with --from-executions: the
+                                charges and round trips too, from the executions), and print one
+                                JSON line per user: the live and the rebuilt checksum, whether they
+                                are equal, the trade and day counts and the time taken. Exit status
+                                1 when any user's projection differed (it is then the rebuilt one).
 """
 
 from __future__ import annotations
@@ -25,12 +27,15 @@ from tj_trades.models import executions, trade_rows
 from tj_trades.settings import Settings
 
 
-async def rebuild_user(session: Any, user_id: uuid.UUID) -> dict[str, Any]:
+async def rebuild_user(session: Any, user_id: uuid.UUID, from_executions: bool = False) -> dict[str, Any]:
     """In the caller's transaction: the live checksum, then the rebuilt one."""
     started = time.perf_counter()
     await projection.refresh(session, user_id)
     live = await projection.checksum(session, user_id)
-    await projection.rebuild(session, user_id)
+    if from_executions:
+        await projection.rebuild(session, user_id)
+    else:
+        await projection.rebuild_rollups(session, user_id)
     rebuilt = await projection.checksum(session, user_id)
     return {
         "user_id": str(user_id),
@@ -43,7 +48,7 @@ async def rebuild_user(session: Any, user_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-async def rebuild_rollups(user: uuid.UUID | None) -> int:
+async def rebuild_rollups(user: uuid.UUID | None, from_executions: bool = False) -> int:
     engine = make_engine(Settings(), pool_size=2)
     sessionmaker = make_sessionmaker(engine)
     differed = 0
@@ -56,7 +61,7 @@ async def rebuild_rollups(user: uuid.UUID | None) -> int:
                 users = sorted((await session.execute(query)).scalars(), key=str)
         for user_id in users:
             async with sessionmaker() as session, session.begin():
-                result = await rebuild_user(session, user_id)
+                result = await rebuild_user(session, user_id, from_executions)
             differed += not result["equal"]
             print(json.dumps(result), flush=True)
     finally:
@@ -69,9 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     rebuild = commands.add_parser("rebuild-rollups", help="rebuild the round-trip projection and daily rollups")
     rebuild.add_argument("--user", type=uuid.UUID, default=None, help="only this user")
+    rebuild.add_argument(
+        "--from-executions",
+        action="store_true",
+        help="also recompute every execution's charges and the round trips (slower)",
+    )
     args = parser.parse_args(argv)
     if args.command == "rebuild-rollups":
-        return asyncio.run(rebuild_rollups(args.user))
+        return asyncio.run(rebuild_rollups(args.user, args.from_executions))
     return 2
 
 

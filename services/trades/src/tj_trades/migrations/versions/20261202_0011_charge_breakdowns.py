@@ -2,7 +2,7 @@
 breakdown in the projection, and per-account commission schedules for markets outside India
 
 Additive only. The stored projection is marked stale so that the refresher fills the new
-breakdowns in (or ``python -m tj_trades.ops rebuild-rollups`` does it at once).
+breakdowns in (or ``python -m tj_trades.ops rebuild-rollups --from-executions`` does it at once).
 
 Revision ID: trades_0011
 Revises: trades_0010
