@@ -124,3 +124,15 @@ def test_the_joined_columns_are_the_text_forms() -> None:
     joined = dict(zip(Columns.NAMES, columns.joined(), strict=True))
     assert joined["quantity"] == "\x1f75\x1f75" and joined["fees"] == "\x1f12.5\x1f\x1e"
     assert joined["executed_at"].count("2026-06-05T09:15:00+05:30") == 2
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["2026-06-05T09:15:00+05:30", "2026-06-05T03:45:00Z", "2026-06-05T09:15:00.5+05:30", "20260605T091500+0530"],
+)
+def test_an_instant_keeps_a_text_form_of_the_same_instant(given: str) -> None:
+    columns, rejected = check_rows([row(executed_at=given)], "INR", NOW)
+    assert rejected == []
+    values = dict(zip(Columns.NAMES, (c[0] for c in columns.values), strict=True))
+    assert datetime.fromisoformat(values["executed_at"]) == datetime.fromisoformat(given)
+    assert values["executed_at"] == given or values["executed_at"] == datetime.fromisoformat(given).isoformat()

@@ -135,6 +135,8 @@ def _charges(value: Any) -> dict[str, Decimal] | None:
     return charges
 
 
+# An ISO 8601 instant as the imports service writes them, which PostgreSQL reads as Python does.
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)")
 # A plain non-negative decimal as the imports service writes them: taken as it is (no Decimal).
 _PLAIN = re.compile(r"\d{1,12}(?:\.\d{1,8})?")
 
@@ -250,7 +252,7 @@ def check_rows(
             fees,
             None if charges is None else json.dumps({line: str(amount) for line, amount in charges.items()}),
             currency,
-            executed_at.isoformat(),
+            raw_time if _INSTANT.fullmatch(raw_time) else executed_at.isoformat(),
             broker_trade_id,
             broker_order_id,
             product,
