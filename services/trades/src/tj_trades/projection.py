@@ -189,7 +189,8 @@ async def rebuild(session: AsyncSession, user_id: uuid.UUID) -> None:
     await session.execute(delete(execution_charges).where(execution_charges.c.user_id == user_id))
     accounts = await repository.account_settings(session, user_id)
     rows = await _visible_rows(session, user_id)
-    charges = tradebook.charges_of(rows, accounts)
+    # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
+    charges = await asyncio.to_thread(tradebook.charges_of, rows, accounts)
     await _store_charges(session, user_id, charges)
     await _recompute(session, user_id, None, accounts, rows=rows, charges=charges)
     await _clean(session, user_id, seen)
@@ -282,7 +283,8 @@ async def _recharge(
     ]
     if not rows:
         return set()
-    charges = tradebook.charges_of(rows, accounts)
+    # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
+    charges = await asyncio.to_thread(tradebook.charges_of, rows, accounts)
     old = {
         r.execution_id: _stored(r)
         for r in await session.execute(
@@ -353,7 +355,7 @@ async def _recompute(
                 await _recharge(session, user_id, account_id, account_days, accounts)
             return await _recompute(session, user_id, groups, accounts, rows=rows)
         charges = known
-    book = tradebook.book(rows, accounts, charges)
+    book = await asyncio.to_thread(tradebook.book, rows, accounts, charges)
     trades, sources, lines_json = book.trades, book.sources, tradebook.lines_json
 
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
