@@ -98,3 +98,16 @@ async def client(services: dict[str, harness.ServiceProcess]) -> AsyncIterator[A
 
     async with httpx.AsyncClient(base_url=services["gateway"].url, timeout=30.0) as http:
         yield http
+
+
+@pytest.fixture
+async def db(infra_env: dict[str, str]) -> AsyncIterator[Any]:
+    """Sessions on the test database as the trades service's role (its schema: trades.*)."""
+    from tj_common.db import make_engine, make_sessionmaker
+    from tj_trades.settings import Settings
+
+    engine = make_engine(Settings(), pool_size=2)
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        await engine.dispose()

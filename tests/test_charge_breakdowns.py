@@ -7,12 +7,10 @@ rebuild."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,9 +18,7 @@ from tests.harness import ServiceProcess, auth, eventually, signup
 from tests.test_imports import imported, new_trader
 from tests.test_staged_imports import Bus, batch, bus, row
 from tj_common.contracts import trades as contract
-from tj_common.db import make_engine, make_sessionmaker
 from tj_trades import projection
-from tj_trades.settings import Settings
 
 __all__ = ["bus"]  # the fixture, imported for these tests
 
@@ -30,15 +26,6 @@ ICICI_HEADER = (
     "Date,Stock,Action,Qty,Price,Trade Value,Order Ref.,Settlement,Segment,DP Id - Client DP Id,Exchange,STT,"
     "Transaction and SEBI Turnover charges,Stamp Duty,Brokerage incl. taxes"
 )
-
-
-@pytest.fixture
-async def db(infra_env: dict[str, str]) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(Settings(), pool_size=2)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 def dec(lines: dict[str, str]) -> dict[str, Decimal]:

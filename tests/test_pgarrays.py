@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -12,9 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tj_common.db import make_engine, make_sessionmaker
 from tj_trades import pgarrays, staging
-from tj_trades.settings import Settings
 
 IST = timezone(timedelta(hours=5, minutes=30))
 CASES: list[tuple[list[Any], str]] = [
@@ -32,13 +29,15 @@ CASES: list[tuple[list[Any], str]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-async def db(infra_env: dict[str, str]) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(Settings(), pool_size=1)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
+def text_form(value: Any) -> str | None:
+    """The text a value travels as (what staging.check_rows keeps)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
 
 
 @pytest.mark.parametrize(("values", "pg_type"), CASES, ids=[f"{t}-{i}" for i, (_, t) in enumerate(CASES)])
@@ -47,7 +46,9 @@ async def test_a_joined_column_reads_back_as_the_array(
 ) -> None:
     async with db() as session:
         connection = await staging.driver(session)
-        joined = await connection.fetchval(f"SELECT {pgarrays.param(1, pg_type)}", pgarrays.column(values, pg_type))
+        joined = await connection.fetchval(
+            f"SELECT {pgarrays.param(1, pg_type)}", pgarrays.texts(map(text_form, values))
+        )
         direct = await connection.fetchval(f"SELECT $1::{pg_type}[]", values)
         assert joined == direct
         assert len(joined) == len(values)

@@ -20,11 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.harness import ROOT, ServiceProcess, auth, eventually, signup
 from tests.test_staged_imports import Bus, batch, row
 from tj_common.contracts import trades as contract
-from tj_common.db import make_engine, make_sessionmaker
 from tj_trades import ops, projection, repository, tradebook
 from tj_trades.analytics import jsonable
 from tj_trades.domain import metrics
-from tj_trades.settings import Settings
 
 
 @pytest.fixture
@@ -46,15 +44,6 @@ async def rollup_bus(services: dict[str, ServiceProcess]) -> AsyncIterator[Bus]:
     finally:
         await producer.stop()
         await events.stop()
-
-
-@pytest.fixture
-async def db(infra_env: dict[str, str]) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(Settings(), pool_size=2)
-    try:
-        yield make_sessionmaker(engine)
-    finally:
-        await engine.dispose()
 
 
 def fill(symbol: str, side: str, qty: str, price: str, at: str, fees: str | None = None) -> dict[str, Any]:

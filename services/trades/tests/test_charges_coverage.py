@@ -44,3 +44,12 @@ def test_a_day_before_the_rate_table_leaves_only_that_day_unpriced() -> None:
     expected = estimate_orders(orders[1:])
     assert [p.charges for p in priced[1:] if p is not None] == [p.charges for p in expected]
     assert all(p is not None and p.charges.total > 0 for p in priced[1:])
+
+
+def test_a_breakdown_has_a_field_for_each_contract_line_in_order() -> None:
+    from dataclasses import fields
+
+    from tj_trades.domain.charges import LINE_NAMES, ChargeBreakdown
+
+    amounts = [f.name for f in fields(ChargeBreakdown) if f.name not in ("source", "rates_version", "total")]
+    assert tuple(amounts) == LINE_NAMES

@@ -13,8 +13,6 @@ as an empty array. Values must not contain either control character: :func:`clea
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
-from typing import Any
 
 SEP = "\x1f"
 NULL = "\x1e"
@@ -31,30 +29,6 @@ def param(number: int, pg_type: str) -> str:
 
 
 def texts(values: Iterable[str | None]) -> str:
-    """A column of text values (None for NULL)."""
+    """A column of values in their text form (None for NULL): ``str`` of a number or UUID, ISO 8601
+    of an instant, ``t``/``f`` of a boolean, JSON of a document."""
     return SEP.join(["", *(NULL if v is None else v for v in values)])
-
-
-def strs(values: Iterable[Any]) -> str:
-    """A column of values whose ``str`` PostgreSQL reads back (UUID, Decimal, int)."""
-    return SEP.join(["", *(NULL if v is None else str(v) for v in values)])
-
-
-def instants(values: Iterable[datetime | date | None]) -> str:
-    """A column of timestamps or dates (ISO 8601; aware datetimes keep their offset)."""
-    return SEP.join(["", *(NULL if v is None else v.isoformat() for v in values)])
-
-
-def bools(values: Iterable[bool | None]) -> str:
-    return SEP.join(["", *(NULL if v is None else "t" if v else "f" for v in values)])
-
-
-def column(values: list[Any], pg_type: str) -> str:
-    """A column of values of a PostgreSQL type, by that type."""
-    if pg_type in ("timestamptz", "timestamp", "date"):
-        return instants(values)
-    if pg_type == "bool":
-        return bools(values)
-    if pg_type in ("text", "jsonb", "json"):
-        return texts(values)
-    return strs(values)

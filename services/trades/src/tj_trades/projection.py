@@ -591,8 +591,7 @@ async def rebuild_rollups(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Recompute the user's daily rollups (every account's and all accounts') from the stored round
     trips. The round trips themselves are brought up to date first (``refresh``); ``rebuild``
     recomputes those too, from the executions."""
-    await refresh(session, user_id)
-    await _serialise(session, user_id)
+    await refresh(session, user_id)  # which takes the user's lock (held to the transaction's end)
     accounts = await repository.account_settings(session, user_id)
     await session.execute(delete(daily_rollups).where(daily_rollups.c.user_id == user_id))
     await _rollup(session, user_id, accounts, None)

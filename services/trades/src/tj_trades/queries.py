@@ -9,12 +9,12 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tj_common.contracts import trades as contract
 from tj_common.errors import BadRequest, NotFound
 from tj_common.runtime import Runtime
-from tj_trades import edit_handlers, repository, tradebook
+from tj_trades import edit_handlers, models, repository, tradebook
 from tj_trades.domain.roundtrips import RoundTrip
 from tj_trades.models import metadata
 
@@ -228,28 +228,25 @@ async def usage(
     """What the gateway's plan limits count: the user's visible executions recorded since
     ``executions_since`` (counted up to ``executions_cap``; null without it) and the bytes of
     their attachments (a pending one at its declared size)."""
-    from sqlalchemy import func
-
-    executions = metadata.tables["trades.executions"]
-    accounts = metadata.tables["trades.accounts"]
-    attachments = metadata.tables["trades.trade_attachments"]
     recorded: int | None = None
     async with _runtime(request).sessionmaker() as session:
         if executions_since is not None:
             # Per account: ix_executions_account (account_id, recorded_at) reads only this month.
-            mine = select(accounts.c.id).where(accounts.c.user_id == user_id)
+            mine = select(models.accounts.c.id).where(models.accounts.c.user_id == user_id)
             capped = (
-                select(executions.c.id)
+                select(models.executions.c.id)
                 .where(
-                    executions.c.account_id.in_(mine),
-                    executions.c.user_id == user_id,
-                    executions.c.recorded_at >= utc(executions_since),
+                    models.executions.c.account_id.in_(mine),
+                    models.executions.c.user_id == user_id,
+                    models.executions.c.recorded_at >= utc(executions_since),
                     repository.visible(user_id),
                 )
                 .limit(executions_cap)
                 .subquery()
             )
             recorded = int((await session.execute(select(func.count()).select_from(capped))).scalar_one())
-        stored = select(func.coalesce(func.sum(attachments.c.size), 0)).where(attachments.c.user_id == user_id)
+        stored = select(func.coalesce(func.sum(models.trade_attachments.c.size), 0)).where(
+            models.trade_attachments.c.user_id == user_id
+        )
         attachment_bytes = int((await session.execute(stored)).scalar_one())
     return {"executions_recorded": recorded, "attachment_bytes": attachment_bytes}

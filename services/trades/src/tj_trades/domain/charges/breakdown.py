@@ -11,25 +11,14 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Literal, TypedDict
 
+from tj_common.contracts.trades import CHARGE_LINES
 from tj_trades.domain.charges.rounding import PAISA, ZERO, distribute
 
 ChargeSource = Literal["estimated", "broker"]
 
-# The charge lines, in contract-note order. `total` is always the sum of the lines that are present.
-LINE_NAMES: tuple[str, ...] = (
-    "brokerage",
-    "stt",
-    "exchange_txn",
-    "ipft",
-    "sebi",
-    "stamp_duty",
-    "gst",
-    "dp",
-    "commission",
-    "regulatory_fees",
-    "other",
-    "unitemised",
-)
+# The charge lines, in contract-note order (the trades contract's list, which the API and staged
+# rows are checked against). `total` is always the sum of the lines that are present.
+LINE_NAMES: tuple[str, ...] = CHARGE_LINES
 
 
 @dataclass(frozen=True, slots=True)
