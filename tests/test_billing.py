@@ -219,11 +219,22 @@ async def test_subscribe_verify_charge_and_entitlements(
     assert state["plan"]["entitlements"]["max_accounts"] == 5
     assert state["plan"]["valid_until"] is None
 
-    payments = (await client.get("/api/v1/billing/payments", headers=auth(token))).json()["items"]
+    # Webhooks are applied asynchronously and in delivery order: the plan turns active on
+    # `activated`, the payment and the invoice follow with `charged` and `invoice.paid`.
+    async def listed(path: str) -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = (await client.get(path, headers=auth(token))).json()["items"]
+        return items or None
+
+    payments = await eventually(lambda: listed("/api/v1/billing/payments"))
     assert len(payments) == 1
     assert payments[0]["amount"] == "499.00"
     assert payments[0]["status"] == "captured"
-    invoices = (await client.get("/api/v1/billing/invoices", headers=auth(token))).json()["items"]
+
+    async def paid_invoices() -> list[dict[str, Any]] | None:
+        items = await listed("/api/v1/billing/invoices")
+        return items if items and all(i["status"] == "paid" and i["payment_id"] for i in items) else None
+
+    invoices = await eventually(paid_invoices)
     assert len(invoices) == 1
     assert invoices[0]["status"] == "paid"
     assert invoices[0]["payment_id"] == payments[0]["id"]
