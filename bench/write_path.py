@@ -436,6 +436,7 @@ class _RawConnection(asyncio.Protocol):
         self.buffer = bytearray()
         self.waiter: asyncio.Future[int] | None = None
         self.closed = False
+        self.body = b""  # the last response's body, as framed (chunk sizes included when chunked)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -472,6 +473,7 @@ class _RawConnection(asyncio.Protocol):
             return
         if b"\r\nconnection: close" in head:
             self.closed = True
+        self.body = bytes(buf[body_start:end])
         del buf[:end]
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():

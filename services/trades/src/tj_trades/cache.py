@@ -27,6 +27,11 @@ from tj_common.metrics import CACHE_HITS, CACHE_MISSES
 log = logging.getLogger(__name__)
 
 TTL_SECONDS = 3600
+# KEYS[1]: the user's version key; ARGV: the entry key around the version. Returns {version, entry}.
+_LOOKUP_LUA = """
+local version = redis.call('GET', KEYS[1]) or '0'
+return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2]) or false}
+"""
 
 
 def version_key(user_id: uuid.UUID) -> str:
@@ -37,6 +42,7 @@ class AnalyticsCache:
     def __init__(self, redis: aioredis.Redis, ttl: int = TTL_SECONDS) -> None:
         self.redis = redis
         self.ttl = ttl
+        self._lookup: Any = redis.register_script(_LOOKUP_LUA)
         self.pending: set[uuid.UUID] = set()  # users written by the transaction in progress
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -80,11 +86,13 @@ class AnalyticsCache:
         """The JSON answer of ``name`` for ``params``: cached, or computed and stored."""
         key = None
         try:
-            version = await self.redis.get(version_key(user_id))
             query = json.dumps(params, sort_keys=True, default=str).encode()
             digest = hashlib.sha256(query).hexdigest()[:32]
-            key = f"tj:trades:analytics:{user_id}:{int(version or 0)}:{name}:{digest}"
-            found = await self.redis.get(key)
+            # One round trip: the user's version and the entry under it, read by one script.
+            version, found = await self._lookup(
+                keys=[version_key(user_id)], args=[f"tj:trades:analytics:{user_id}:", f":{name}:{digest}"]
+            )
+            key = f"tj:trades:analytics:{user_id}:{int(version)}:{name}:{digest}"
             if isinstance(found, bytes):
                 CACHE_HITS.labels(name).inc()
                 return found
