@@ -225,7 +225,7 @@ trade_rows = Table(
     Column("charges_source", String(12), nullable=False),
     # {line: decimal string}: the legs' charge breakdowns summed (tradebook.Book.breakdown).
     Column("charges_breakdown", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-    Index("ix_trade_rows_user_id", "user_id", "account_id", "instrument"),
+    Index("ix_trade_rows_group", "user_id", "account_id", "instrument", "closed_at", "opened_at"),
     Index("ix_trade_rows_closed", "user_id", "closed_at", postgresql_where=text("status = 'closed'")),
 )
 

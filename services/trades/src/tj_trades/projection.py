@@ -21,17 +21,18 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, localcontext
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import any_, bindparam, delete, func, select, text, tuple_
+from sqlalchemy import and_, any_, bindparam, delete, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from tj_trades import repository, staging, tradebook
 from tj_trades.domain.metrics import _WORK
@@ -125,15 +126,19 @@ async def refresh(session: AsyncSession, user_id: uuid.UUID, wait: float | None 
     if not locked:
         return 0
     accounts = await repository.account_settings(session, user_id)
-    groups = {(r.account_id, r.instrument) for r in locked}
+    since: dict[tuple[uuid.UUID, str], date] = {}  # each group's earliest changed IST day
     days: dict[uuid.UUID, set[date]] = defaultdict(set)
     for r in locked:
         days[r.account_id].add(r.day)
+        group = (r.account_id, r.instrument)
+        since[group] = min(since.get(group, r.day), r.day)
     for account_id, account_days in days.items():
-        groups |= await _recharge(session, user_id, account_id, account_days, accounts)
-    await _recompute(session, user_id, groups, accounts)
+        first = min(account_days)
+        for group in await _recharge(session, user_id, account_id, account_days, accounts):
+            since[group] = min(since.get(group, first), first)
+    await _recompute(session, user_id, set(since), accounts, since=since)
     await _clean(session, user_id, locked)
-    return len(groups)
+    return len(since)
 
 
 async def _serialise(session: AsyncSession, user_id: uuid.UUID, wait: float | None = None) -> bool:
@@ -325,19 +330,29 @@ async def _recompute(
     *,
     rows: list[dict[str, Any]] | None = None,
     charges: tradebook.Charges | None = None,
+    since: Mapping[tuple[uuid.UUID, str], date] | None = None,
+    bounds: Mapping[tuple[uuid.UUID, str], datetime] | None = None,
 ) -> None:
-    """Store the round trips of the groups (all with None) from their executions' stored charges."""
+    """Store the round trips of the groups (all with None) from their executions' stored charges.
+
+    With ``since`` (each group's earliest changed IST day), only what follows the group's last
+    flat point before that day is recomputed (see :func:`_flat_points`): the trades before it
+    are made of unchanged executions and stay as stored. Without, the groups' whole histories."""
+    if groups is not None and bounds is None:
+        bounds = await _flat_points(session, user_id, since) if since else {}
     if rows is None:
-        conditions = []
+        conditions: list[ColumnElement[bool]] = []
         if groups is not None:
             conditions = [
                 executions.c.account_id.in_({a for a, _ in groups}),
                 executions.c.symbol.in_({i.partition(":")[2] for _, i in groups}),
             ]
+            if bounds and len(bounds) == len(groups):  # every group has a flat point: after the first
+                conditions.append(executions.c.executed_at > min(bounds.values()))
         rows = [
             r
             for r in await _visible_rows(session, user_id, *conditions)
-            if groups is None or (r["account_id"], instrument(r["exchange"], r["symbol"])) in groups
+            if groups is None or _after_bound(r, groups, bounds)
         ]
     if charges is None:
         stored = await session.execute(
@@ -353,22 +368,35 @@ async def _recompute(
                 by_account[r["account_id"]].add(r["executed_at"].astimezone(IST).date())
             for account_id, account_days in by_account.items():
                 await _recharge(session, user_id, account_id, account_days, accounts)
-            return await _recompute(session, user_id, groups, accounts, rows=rows)
+            return await _recompute(session, user_id, groups, accounts, rows=rows, bounds=bounds)
         charges = known
     book = await asyncio.to_thread(tradebook.book, rows, accounts, charges)
     trades, sources, lines_json = book.trades, book.sources, tradebook.lines_json
 
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     if groups is not None:
-        stale = tuple_(trade_rows.c.account_id, trade_rows.c.instrument).in_(list(groups))
-        old = await session.execute(
-            delete(trade_rows)
-            .where(trade_rows.c.user_id == user_id, stale)
-            .returning(trade_rows.c.account_id, trade_rows.c.closed_at, trade_rows.c.status)
-        )
-        for account_id, closed_at, status in old.all():
-            if closed_at is not None and status == "closed":
-                touched[account_id].add(closed_at)
+        bounded = bounds or {}
+        whole = [g for g in groups if g not in bounded]
+        stale: list[ColumnElement[bool]] = []
+        if whole:
+            stale.append(tuple_(trade_rows.c.account_id, trade_rows.c.instrument).in_(whole))
+        for (account_id, name), after in bounded.items():
+            stale.append(
+                and_(
+                    trade_rows.c.account_id == account_id,
+                    trade_rows.c.instrument == name,
+                    trade_rows.c.opened_at > after,
+                )
+            )
+        for start in range(0, len(stale), 1000):
+            old = await session.execute(
+                delete(trade_rows)
+                .where(trade_rows.c.user_id == user_id, or_(*stale[start : start + 1000]))
+                .returning(trade_rows.c.account_id, trade_rows.c.closed_at, trade_rows.c.status)
+            )
+            for account_id, closed_at, status in old.all():
+                if closed_at is not None and status == "closed":
+                    touched[account_id].add(closed_at)
     zones = {a: ZoneInfo(s["timezone"]) for a, s in accounts.items()}
     new_rows = []
     for trade in trades:
@@ -401,6 +429,103 @@ async def _recompute(
     await _store_trades(session, new_rows)
     await _rollup(session, user_id, accounts, None if groups is None else touched)
     return None
+
+
+def _after_bound(
+    row: Mapping[str, Any],
+    groups: set[tuple[uuid.UUID, str]],
+    bounds: Mapping[tuple[uuid.UUID, str], datetime] | None,
+) -> bool:
+    group = (row["account_id"], instrument(row["exchange"], row["symbol"]))
+    if group not in groups:
+        return False
+    after = bounds.get(group) if bounds else None
+    return after is None or bool(row["executed_at"] > after)
+
+
+FLAT_POINT_PAGE = 64
+
+
+async def _flat_points(
+    session: AsyncSession, user_id: uuid.UUID, since: Mapping[tuple[uuid.UUID, str], date]
+) -> dict[tuple[uuid.UUID, str], datetime]:
+    """Each group's last flat point before its earliest changed day: the latest close time ``c``
+    of a stored trade, before the start of that IST day, that no stored trade spans (none opened
+    at or before ``c`` closes after it, or is still open). Every execution at or before ``c``
+    belongs to a trade that closed by ``c``, and every later one to a trade opened after it, so
+    the round trips after ``c`` depend only on the executions after ``c`` (a flip at ``c`` opens
+    a trade at ``c``: it spans ``c``, so ``c`` is not a flat point). No changed execution is at
+    or before ``c`` (every change marks its day). Groups without one are recomputed whole."""
+    found: dict[tuple[uuid.UUID, str], datetime] = {}
+    stored: set[tuple[uuid.UUID, str]] = set()  # groups with stored trades (one query for all)
+    keys = list(since)
+    for start in range(0, len(keys), 5000):
+        stored.update(
+            (r.account_id, r.instrument)
+            for r in await session.execute(
+                select(trade_rows.c.account_id, trade_rows.c.instrument)
+                .where(
+                    trade_rows.c.user_id == user_id,
+                    tuple_(trade_rows.c.account_id, trade_rows.c.instrument).in_(keys[start : start + 5000]),
+                )
+                .distinct()
+            )
+        )
+    for (account_id, name), day in since.items():
+        if (account_id, name) not in stored:
+            continue
+        limit = datetime.combine(day, time(), IST)
+        earliest_open: datetime | None = None  # of the trades closing after the candidate
+        offset = 0
+        while True:
+            page = (
+                await session.execute(
+                    select(trade_rows.c.opened_at, trade_rows.c.closed_at)
+                    .where(
+                        trade_rows.c.user_id == user_id,
+                        trade_rows.c.account_id == account_id,
+                        trade_rows.c.instrument == name,
+                    )
+                    .order_by(trade_rows.c.closed_at.desc().nulls_first(), trade_rows.c.opened_at.desc())
+                    .offset(offset)
+                    .limit(FLAT_POINT_PAGE)
+                )
+            ).all()
+            point, earliest_open = _flat_point(page, limit, earliest_open)
+            if point is not None:
+                found[(account_id, name)] = point
+                break
+            if len(page) < FLAT_POINT_PAGE:
+                break  # no flat point: the whole history
+            offset += FLAT_POINT_PAGE
+    return found
+
+
+def _flat_point(
+    page: Sequence[Any], limit: datetime, earliest_open: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """:func:`_flat_points` over one page of trades (by close time, open ones first): the flat
+    point if the page holds it, and the earliest opening of the trades closing after the last
+    candidate seen (to go on with the next page)."""
+    i = 0
+    while i < len(page):
+        closed: datetime | None = page[i].closed_at
+        if closed is None or closed >= limit:
+            earliest_open = _earlier(earliest_open, page[i].opened_at)
+            i += 1
+            continue
+        # A candidate: every trade closing after it is counted in earliest_open; the ones closing
+        # at the same instant do not span it.
+        if earliest_open is None or earliest_open > closed:
+            return closed, earliest_open
+        while i < len(page) and page[i].closed_at == closed:
+            earliest_open = _earlier(earliest_open, page[i].opened_at)
+            i += 1
+    return None, earliest_open
+
+
+def _earlier(a: datetime | None, b: datetime) -> datetime:
+    return b if a is None or b < a else a
 
 
 # The rollup rows of all of a user's accounts together (in the zone the summary buckets them in).

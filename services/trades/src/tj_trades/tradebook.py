@@ -77,11 +77,20 @@ def execution_charges(
             commissioned[row["account_id"]].append(row)
         else:
             result[row["id"]] = NO_CHARGES
+    # Shares of a contract note's amounts break ties by position: in a canonical order, the same
+    # executions get the same paise whatever order they were read in (a refresh reads one day, a
+    # rebuild the whole history).
     for account_id, account_rows in estimable.items():
+        account_rows.sort(key=_canonical)
         result.update(_estimate(account_rows, _plan((plans or {}).get(account_id))))
     for account_id, account_rows in commissioned.items():
+        account_rows.sort(key=_canonical)
         result.update(_commission(account_rows, (schedules or {})[account_id] or {}))
     return result
+
+
+def _canonical(row: Mapping[str, Any]) -> tuple[datetime, str]:
+    return row["executed_at"], str(row["id"])
 
 
 def broker_charges(fees: Decimal | str | None, typed: Mapping[str, Any] | None) -> ExecutionCharges:

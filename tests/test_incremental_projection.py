@@ -1,0 +1,139 @@
+"""The refresh recomputes a group only after its last flat point before the earliest changed day
+(tj_trades.projection._flat_points). Random histories — swing positions held over days, flips
+through zero, scale-ins and outs, several fills at one instant, a long-only account's unmatched
+sells — written in random chunks (older days after newer ones), with deletes, refreshed after
+each chunk: the live projection always equals a rebuild from the executions."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tj_trades import projection, repository
+from tj_trades.models import executions
+
+SYMBOLS = ("TCS", "INFY", "SBIN")
+START = datetime(2025, 3, 3, 4, 0, tzinfo=UTC)
+
+
+def history(rng: random.Random, user_id: uuid.UUID, account_id: uuid.UUID, days: int) -> list[dict[str, Any]]:
+    """Fills of a trader who holds positions over days, flips, and trades several times a day."""
+    rows: list[dict[str, Any]] = []
+    for symbol in SYMBOLS:
+        position = 0
+        for day in range(days):
+            at = START + timedelta(days=day)
+            for _ in range(rng.randint(0, 4)):
+                at += timedelta(minutes=rng.choice((0, 0, 1, 7, 40)))  # 0: fills at the same instant
+                move = rng.choice((-30, -20, -10, -5, 5, 10, 20, 30))
+                if rng.random() < 0.25 and position:
+                    move = -position  # back to flat
+                elif rng.random() < 0.15 and position:
+                    move = -2 * position  # a flip through zero
+                if move == 0:
+                    continue
+                position += move
+                rows.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "user_id": user_id,
+                        "account_id": account_id,
+                        "command_id": uuid.uuid4(),
+                        "symbol": symbol,
+                        "exchange": "NSE",
+                        "side": "buy" if move > 0 else "sell",
+                        "quantity": Decimal(abs(move)),
+                        "price": Decimal(rng.randint(90_000, 110_000)) / 100,
+                        "currency": "INR",
+                        "executed_at": at,
+                        "broker_trade_id": rng.choice((None, str(rng.randint(1, 10**6)))),
+                        "product": rng.choice((None, "MIS", "CNC")),
+                    }
+                )
+    return rows
+
+
+_STORED = """
+SELECT 'trade' AS kind, concat_ws('|', instrument, side, status, opened_at, closed_at, close_day, trim_scale(quantity),
+       trim_scale(entry_price), trim_scale(gross_pnl), trim_scale(charges), trim_scale(net_pnl), charges_source,
+       charges_breakdown::text) AS value
+FROM trades.trade_rows WHERE user_id = :u
+UNION ALL
+SELECT 'day', concat_ws('|', account_id = :u, day, trade_count, win_count, loss_count, breakeven_count,
+       trim_scale(gross_pnl), trim_scale(charges), trim_scale(net_pnl))
+FROM trades.daily_rollups WHERE user_id = :u
+"""
+
+
+async def stored(session: AsyncSession, user_id: uuid.UUID) -> set[tuple[str, str]]:
+    return {(r.kind, r.value) for r in await session.execute(text(_STORED), {"u": user_id})}
+
+
+async def live_equals_rebuilt(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> dict[str, Any]:
+    async with db() as session, session.begin():
+        await projection.refresh(session, user_id)
+        live = await projection.checksum(session, user_id)
+        live_rows = await stored(session, user_id)
+    async with db() as session, session.begin():
+        await projection.rebuild(session, user_id)
+        rebuilt = await projection.checksum(session, user_id)
+        rebuilt_rows = await stored(session, user_id)
+        await session.rollback()  # keep the live projection for the next step
+    assert sorted(live_rows - rebuilt_rows) == sorted(rebuilt_rows - live_rows)
+    assert live == rebuilt
+    return live
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("long_only", [False, True])
+async def test_incremental_refresh_equals_rebuild(
+    db: async_sessionmaker[AsyncSession], seed: int, long_only: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    flat_points = projection._flat_points
+    bounded = 0
+
+    async def counting(*args: Any) -> Any:
+        nonlocal bounded
+        found = await flat_points(*args)
+        bounded += len(found)
+        return found
+
+    monkeypatch.setattr(projection, "_flat_points", counting)
+    rng = random.Random(seed * 2 + long_only)
+    user_id, account_id = uuid.uuid4(), uuid.uuid4()
+    async with db() as session, session.begin():
+        await session.execute(
+            text("INSERT INTO trades.accounts (id, user_id, name, long_only) VALUES (:a, :u, 'Main', :l)"),
+            {"a": account_id, "u": user_id, "l": long_only},
+        )
+    rows = history(rng, user_id, account_id, days=25)
+    # Mostly in time order, as a trader records them; now and then an older stretch arrives late.
+    by_day: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_day.setdefault(r["executed_at"].date(), []).append(r)
+    chunks = [by_day[d] for d in sorted(by_day)]
+    for _ in range(3):
+        i, j = sorted(rng.sample(range(len(chunks)), 2))
+        chunks[i], chunks[j] = chunks[j], chunks[i]
+    written: list[dict[str, Any]] = []
+    trades_seen = 0
+    for chunk in chunks:
+        async with db() as session, session.begin():
+            await repository.insert_executions(session, chunk)
+            await projection.mark(session, projection.groups_of_rows(user_id, chunk))
+        written += chunk
+        if rng.random() < 0.2:  # a delete, somewhere in the past
+            gone = written.pop(rng.randrange(len(written)))
+            async with db() as session, session.begin():
+                await session.execute(executions.delete().where(executions.c.id == gone["id"]))
+                await projection.mark(session, projection.groups_of_rows(user_id, [gone]))
+        trades_seen = max(trades_seen, (await live_equals_rebuilt(db, user_id))["trades"])
+    assert trades_seen > 10  # the history did make round trips
+    assert bounded > 0  # and refreshes did start from flat points
