@@ -14,7 +14,7 @@ import logging
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import groupby
@@ -56,6 +56,8 @@ class Delivery:
 # A handler applies a run of consecutive messages of one type (often one message) inside the
 # consumer's transaction; it does the work set-based where it can.
 Handler = Callable[[AsyncSession, list[Delivery]], Awaitable[None]]
+# Called in the dead-lettering transaction with the message and the reason it failed.
+DeadLetterHook = Callable[[AsyncSession, Envelope, str], Awaitable[None]]
 
 
 class PoisonMessage(Exception):
@@ -93,8 +95,10 @@ class ExactlyOnceConsumer:
         batch_size: int = 500,
         dedup_retention_hours: int = 168,
         fetch_bytes_per_partition: int = 1024 * 1024,
+        dead_letter_hooks: Mapping[str, DeadLetterHook] | None = None,
     ) -> None:
         self.name = name
+        self.dead_letter_hooks = dict(dead_letter_hooks or {})
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.topics = list(topics)
@@ -421,6 +425,16 @@ class ExactlyOnceConsumer:
                     "dlq-attempts": str(self.max_attempts),
                 },
             )
+            hook = self.dead_letter_hooks.get(envelope.type) if envelope is not None else None
+            if hook is not None and envelope is not None:
+                # The service's own record of the failure (e.g. an import that could not start is
+                # failed, not left unknown), in the same transaction; never at the cost of the
+                # dead letter itself.
+                try:
+                    async with session.begin_nested():
+                        await hook(session, envelope, reason)
+                except Exception:
+                    log.exception("dead-letter hook failed", extra={"fields": {"message_type": envelope.type}})
             if envelope is not None:
                 stmt = pg_insert(self.processed).values(
                     message_id=envelope.id,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util.http import parse_excluded_urls
 from sqlalchemy import MetaData, text
 
-from tj_common.consumer import ExactlyOnceConsumer, Handler
+from tj_common.consumer import DeadLetterHook, ExactlyOnceConsumer, Handler
 from tj_common.db import make_engine, make_sessionmaker
 from tj_common.errors import UnhandledErrorMiddleware, install_error_handlers
 from tj_common.health import Check, health_response
@@ -72,7 +72,12 @@ class Runtime:
         self.on_stop: list[Hook] = []
         self._kafka_task: asyncio.Task[None] | None = None
 
-    def make_consumer(self, handlers: dict[str, Handler], topics: Sequence[str]) -> ExactlyOnceConsumer:
+    def make_consumer(
+        self,
+        handlers: dict[str, Handler],
+        topics: Sequence[str],
+        dead_letter_hooks: Mapping[str, DeadLetterHook] | None = None,
+    ) -> ExactlyOnceConsumer:
         settings = self.settings
         return ExactlyOnceConsumer(
             name=settings.service_name,
@@ -90,6 +95,7 @@ class Runtime:
             batch_size=settings.consumer_batch_size,
             fetch_bytes_per_partition=settings.consumer_fetch_bytes_per_partition,
             dedup_retention_hours=settings.message_dedup_retention_hours,
+            dead_letter_hooks=dead_letter_hooks,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------

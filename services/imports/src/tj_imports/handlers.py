@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tj_common.consumer import Delivery, Handler, PoisonMessage
+from tj_common.consumer import DeadLetterHook, Delivery, Handler, PoisonMessage
 from tj_common.contracts import imports as contract
 from tj_common.contracts import trades as trades_contract
-from tj_common.envelope import derived_id
+from tj_common.envelope import Envelope, derived_id
 from tj_common.outbox import Outbox, OutboxMessage
 from tj_common.topics import IMPORTS_EVENTS, TRADES_COMMANDS
 from tj_imports import jobs, repository
@@ -393,3 +393,43 @@ def mapping_out(row: Row) -> contract.ColumnMappingOut:
         name=row["name"],
         updated_at=row["updated_at"],
     )
+
+
+def make_dead_letter_hooks(outbox: Outbox) -> dict[str, DeadLetterHook]:
+    """What the imports service records when a command is dead-lettered."""
+
+    async def start_import_failed(session: AsyncSession, envelope: Envelope, reason: str) -> None:
+        """A StartImport that kept failing: the gateway already answered 202 with its import id,
+        so the import is recorded as failed (``NotStarted``, the reason in the detail) and
+        ``ImportFailed`` published, instead of the id answering 404 for ever. Read leniently: the
+        payload may be what failed."""
+        payload = envelope.payload if isinstance(envelope.payload, dict) else {}
+        try:
+            import_id = uuid.UUID(str(payload.get("import_id")))
+            account_id = uuid.UUID(str(payload.get("account_id")))
+        except ValueError:
+            return  # no import the trader could know of
+        if envelope.user_id is None or await repository.job(session, import_id) is not None:
+            return
+        size = payload.get("size")
+        file_name = payload.get("file_name")
+        job = await repository.insert_job(
+            session,
+            {
+                "id": import_id,
+                "user_id": envelope.user_id,
+                "account_id": account_id,
+                "status": "failed",
+                "object_key": str(payload.get("object_key") or "")[:512],
+                "file_name": file_name[:255] if isinstance(file_name, str) else None,
+                "size": size if isinstance(size, int) and size >= 0 else 0,
+                "sha256": str(payload.get("sha256") or "")[:64],
+                "error_code": "NotStarted",
+                "error_detail": f"the import could not be started: {reason}"[:2000],
+                "finished_at": func.now(),
+            },
+        )
+        if job is not None:
+            await outbox.put_many(session, [jobs.failed(job)])
+
+    return {contract.START_IMPORT: start_import_failed}

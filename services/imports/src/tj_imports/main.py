@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tj_common.runtime import Runtime, serve
 from tj_common.topics import IMPORTS_COMMANDS, TRADES_EVENTS
-from tj_imports.handlers import make_handlers
+from tj_imports.handlers import make_dead_letter_hooks, make_handlers
 from tj_imports.models import metadata
 from tj_imports.pipeline import ImportWorker
 from tj_imports.queries import router
@@ -21,7 +21,9 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     runtime = Runtime(settings, metadata=metadata, tracer_provider=tracer_provider)
     worker = ImportWorker(runtime)
     runtime.consumer = runtime.make_consumer(
-        make_handlers(runtime.outbox, worker.wake), [IMPORTS_COMMANDS.name, TRADES_EVENTS.name]
+        make_handlers(runtime.outbox, worker.wake),
+        [IMPORTS_COMMANDS.name, TRADES_EVENTS.name],
+        dead_letter_hooks=make_dead_letter_hooks(runtime.outbox),
     )
     runtime.on_kafka_ready.append(worker.start)
     runtime.on_stop.insert(0, worker.stop)
