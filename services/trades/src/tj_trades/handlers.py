@@ -93,7 +93,12 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
         by_command: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
         for row in await repository.insert_executions(session, rows):
             by_command[row["command_id"]].append(row)
-        await projection.mark(session, {g for r in rows for g in projection.groups_of_rows(r["user_id"], [r])})
+        users: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
+        for r in rows:
+            users[r["user_id"]].append(r)
+        await projection.mark(
+            session, {g for u, of_user in users.items() for g in projection.groups_of_rows(u, of_user)}
+        )
         events.extend(_recorded(d, account_id, by_command[d.envelope.id]) for d, account_id in accepted)
         await outbox.put_many(session, events)
 

@@ -80,7 +80,7 @@ executions = Table(
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("price >= 0", name="price_non_negative"),
     Index("ix_executions_user_executed", "user_id", "executed_at", "id"),
-    Index("ix_executions_command", "command_id"),
+    Index("ix_executions_command", "command_id", postgresql_where=text("import_id IS NULL")),
     Index("ix_executions_account", "account_id", "recorded_at"),
     # A broker's trade id is recorded once per account (DuplicateBrokerTradeId otherwise); an
     # import's rows are unique within the import and checked against the visible ones.
