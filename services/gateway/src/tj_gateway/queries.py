@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
 
 from tj_common.errors import AppError, NotFound, ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class QueryClient:
@@ -17,9 +20,21 @@ class QueryClient:
 
     async def get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         clean = {k: v for k, v in params.items() if v is not None}
+        url = f"{self.base_url}{path}"
         try:
-            response = await self.client.get(f"{self.base_url}{path}", params=clean)
+            try:
+                response = await self.client.get(url, params=clean)
+            except httpx.TransportError as exc:
+                if isinstance(exc, httpx.TimeoutException):
+                    raise
+                # A pooled connection the service closed (a restart, a replica gone): a read is
+                # safe to ask again, once, on a fresh connection.
+                log.info("query retried", extra={"fields": {"service": self.service, "error": repr(exc)[:200]}})
+                response = await self.client.get(url, params=clean)
         except httpx.HTTPError as exc:
+            log.warning(
+                "query failed", extra={"fields": {"service": self.service, "path": path, "error": repr(exc)[:200]}}
+            )
             raise ServiceUnavailable(f"the {self.service} service is not reachable", retry_after=5) from exc
         if response.status_code == 404:
             raise NotFound("not found")
