@@ -27,7 +27,7 @@ from decimal import Decimal, localcontext
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, any_, bindparam, delete, func, or_, select, text, tuple_
+from sqlalchemy import DateTime, String, any_, bindparam, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -376,28 +376,25 @@ async def _recompute(
 
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     if groups is not None:
-        bounded = bounds or {}
-        whole = [g for g in groups if g not in bounded]
-        stale: list[ColumnElement[bool]] = []
-        if whole:
-            stale.append(tuple_(trade_rows.c.account_id, trade_rows.c.instrument).in_(whole))
-        for (account_id, name), after in bounded.items():
-            stale.append(
-                and_(
-                    trade_rows.c.account_id == account_id,
-                    trade_rows.c.instrument == name,
-                    trade_rows.c.opened_at > after,
-                )
-            )
-        for start in range(0, len(stale), 1000):
-            old = await session.execute(
-                delete(trade_rows)
-                .where(trade_rows.c.user_id == user_id, or_(*stale[start : start + 1000]))
-                .returning(trade_rows.c.account_id, trade_rows.c.closed_at, trade_rows.c.status)
-            )
-            for account_id, closed_at, status in old.all():
-                if closed_at is not None and status == "closed":
-                    touched[account_id].add(closed_at)
+        # One statement whatever the number of groups: each group's trades after its flat
+        # point (all of them for a group recomputed whole).
+        ordered = sorted(groups, key=lambda g: (str(g[0]), g[1]))
+        old = await session.execute(
+            text(_DELETE_AFTER).bindparams(
+                bindparam("accounts", type_=ARRAY(PG_UUID(as_uuid=True))),
+                bindparam("names", type_=ARRAY(String())),
+                bindparam("after", type_=ARRAY(DateTime(timezone=True))),
+            ),
+            {
+                "user_id": user_id,
+                "accounts": [a for a, _ in ordered],
+                "names": [n for _, n in ordered],
+                "after": [(bounds or {}).get(g) for g in ordered],  # None: the whole group
+            },
+        )
+        for account_id, closed_at, status in old.all():
+            if closed_at is not None and status == "closed":
+                touched[account_id].add(closed_at)
     zones = {a: ZoneInfo(s["timezone"]) for a, s in accounts.items()}
     new_rows = []
     for trade in trades:
@@ -430,6 +427,15 @@ async def _recompute(
     await _store_trades(session, new_rows)
     await _rollup(session, user_id, accounts, None if groups is None else touched)
     return None
+
+
+_DELETE_AFTER = """
+DELETE FROM trades.trade_rows t
+USING unnest(:accounts, :names, :after) AS g(account_id, instrument, after)
+WHERE t.user_id = :user_id AND t.account_id = g.account_id AND t.instrument = g.instrument
+  AND (g.after IS NULL OR t.opened_at > g.after)
+RETURNING t.account_id, t.closed_at, t.status
+"""
 
 
 def _after_bound(
