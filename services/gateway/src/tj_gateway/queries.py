@@ -29,11 +29,11 @@ class QueryClient:
                     raise
                 # A pooled connection the service closed (a restart, a replica gone): a read is
                 # safe to ask again, once, on a fresh connection.
-                log.info("query retried", extra={"fields": {"service": self.service, "error": repr(exc)[:200]}})
+                log.info("query retried", extra={"fields": {"target": self.service, "error": repr(exc)[:200]}})
                 response = await self.client.get(url, params=clean)
         except httpx.HTTPError as exc:
             log.warning(
-                "query failed", extra={"fields": {"service": self.service, "path": path, "error": repr(exc)[:200]}}
+                "query failed", extra={"fields": {"target": self.service, "path": path, "error": repr(exc)[:200]}}
             )
             raise ServiceUnavailable(f"the {self.service} service is not reachable", retry_after=5) from exc
         if response.status_code == 404:

@@ -27,7 +27,7 @@ from decimal import Decimal, localcontext
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, String, any_, bindparam, delete, func, select, text, tuple_
+from sqlalchemy import DateTime, String, any_, bindparam, delete, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -245,17 +245,16 @@ async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tra
     if not charges:
         return
     connection = await staging.driver(session)
+    # Encoding a large history's lines is seconds of CPU: in a thread, as the charges themselves.
+    columns = await asyncio.to_thread(_charge_columns, charges)
+    await connection.execute(_STORE_CHARGES, user_id, *columns)
+
+
+def _charge_columns(charges: tradebook.Charges) -> tuple[list[Any], list[Any], list[str], list[str | None]]:
     ids = list(charges)
     values = [charges[e] for e in ids]
     lines_json = tradebook.lines_json
-    await connection.execute(
-        _STORE_CHARGES,
-        user_id,
-        ids,
-        [c.total for c in values],
-        [c.source for c in values],
-        [lines_json(c.lines) for c in values],
-    )
+    return ids, [c.total for c in values], [c.source for c in values], [lines_json(c.lines) for c in values]
 
 
 async def _store_trades(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -291,19 +290,31 @@ async def _recharge(
         return set()
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
     charges = await asyncio.to_thread(tradebook.charges_of, rows, accounts)
-    old = {
-        r.execution_id: _stored(r)
-        for r in await session.execute(
+    stored = (
+        await session.execute(
             select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
         )
-    }
+    ).all()
+    changed = await asyncio.to_thread(_changed_groups, rows, charges, stored)
     await _store_charges(session, user_id, charges)
-    # Compared as stored (amounts as written, not only their values): equal means nothing to redo.
+    return changed
+
+
+def _changed_groups(
+    rows: list[dict[str, Any]], charges: tradebook.Charges, stored: Sequence[Any]
+) -> set[tuple[uuid.UUID, str]]:
+    """The groups of the executions whose charges differ from the stored ones, compared as stored
+    (amounts as written, not only their values): equal means nothing to redo."""
+    old = _stored_charges(stored)
     return {
         (r["account_id"], instrument(r["exchange"], r["symbol"]))
         for r in rows
         if (old_charges := old.get(r["id"])) is None or _as_stored(old_charges) != _as_stored(charges[r["id"]])
     }
+
+
+def _stored_charges(rows: Sequence[Any]) -> dict[uuid.UUID, tradebook.ExecutionCharges]:
+    return {r.execution_id: _stored(r) for r in rows}
 
 
 def _stored(row: Any) -> tradebook.ExecutionCharges:
@@ -361,7 +372,7 @@ async def _recompute(
                 among(execution_charges.c.execution_id, (r["id"] for r in rows), PG_UUID(as_uuid=True))
             )
         )
-        known: dict[uuid.UUID, tradebook.ExecutionCharges] = {r.execution_id: _stored(r) for r in stored}
+        known = await asyncio.to_thread(_stored_charges, stored.all())
         missing = [r for r in rows if r["id"] not in known]
         if missing:  # never marked (cannot happen through the handlers): estimate their days now
             by_account: dict[uuid.UUID, set[date]] = defaultdict(set)
@@ -371,8 +382,8 @@ async def _recompute(
                 await _recharge(session, user_id, account_id, account_days, accounts)
             return await _recompute(session, user_id, groups, accounts, rows=rows, bounds=bounds)
         charges = known
-    book = await asyncio.to_thread(tradebook.book, rows, accounts, charges)
-    trades, sources, lines_json = book.trades, book.sources, tradebook.lines_json
+    # CPU-bound (the round trips and their rows): in a thread, so the service keeps answering.
+    new_rows, closes = await asyncio.to_thread(_trade_rows, user_id, rows, accounts, charges)
 
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     if groups is not None:
@@ -395,6 +406,24 @@ async def _recompute(
         for account_id, closed_at, status in old.all():
             if closed_at is not None and status == "closed":
                 touched[account_id].add(closed_at)
+    for account_id, closed_at in closes:
+        touched[account_id].add(closed_at)
+    await _store_trades(session, new_rows)
+    await _rollup(session, user_id, accounts, None if groups is None else touched)
+    return None
+
+
+def _trade_rows(
+    user_id: uuid.UUID,
+    rows: list[dict[str, Any]],
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+    charges: tradebook.Charges,
+) -> tuple[list[dict[str, Any]], list[tuple[uuid.UUID, datetime]]]:
+    """The trade_rows of the executions' round trips, and the (account, close time) of each
+    closed one."""
+    book = tradebook.book(rows, accounts, charges)
+    trades, sources, lines_json = book.trades, book.sources, tradebook.lines_json
+    closes: list[tuple[uuid.UUID, datetime]] = []
     zones = {a: ZoneInfo(s["timezone"]) for a, s in accounts.items()}
     new_rows = []
     for trade in trades:
@@ -402,7 +431,7 @@ async def _recompute(
         close_day = None
         if trade.closed_at is not None and str(trade.status) == "closed":
             close_day = trade.closed_at.astimezone(zones.get(account_id, IST)).date()
-            touched[account_id].add(trade.closed_at)
+            closes.append((account_id, trade.closed_at))
         new_rows.append(
             {
                 "trade_id": trade.id,
@@ -424,9 +453,7 @@ async def _recompute(
                 "charges_breakdown": lines_json(book.breakdown(trade)),
             }
         )
-    await _store_trades(session, new_rows)
-    await _rollup(session, user_id, accounts, None if groups is None else touched)
-    return None
+    return new_rows, closes
 
 
 _DELETE_AFTER = """
@@ -450,7 +477,7 @@ def _after_bound(
     return after is None or bool(row["executed_at"] > after)
 
 
-FLAT_POINT_PAGE = 64
+FLAT_POINT_PAGE = 64  # tests shrink it to cross pages
 
 
 async def _flat_points(
@@ -481,20 +508,26 @@ async def _flat_points(
     for (account_id, name), day in since.items():
         if (account_id, name) not in stored:
             continue
+        group = (
+            trade_rows.c.user_id == user_id,
+            trade_rows.c.account_id == account_id,
+            trade_rows.c.instrument == name,
+        )
         limit = datetime.combine(day, time(), IST)
-        earliest_open: datetime | None = None  # of the trades closing after the candidate
-        offset = 0
+        # The earliest opening of the trades that close at or after the limit (or not yet): one
+        # aggregate, however long the history after the changed day.
+        earliest_open = await session.scalar(
+            select(func.min(trade_rows.c.opened_at)).where(
+                *group, or_(trade_rows.c.closed_at.is_(None), trade_rows.c.closed_at >= limit)
+            )
+        )
+        cursor = limit
         while True:
             page = (
                 await session.execute(
                     select(trade_rows.c.opened_at, trade_rows.c.closed_at)
-                    .where(
-                        trade_rows.c.user_id == user_id,
-                        trade_rows.c.account_id == account_id,
-                        trade_rows.c.instrument == name,
-                    )
-                    .order_by(trade_rows.c.closed_at.desc().nulls_first(), trade_rows.c.opened_at.desc())
-                    .offset(offset)
+                    .where(*group, trade_rows.c.closed_at < cursor)
+                    .order_by(trade_rows.c.closed_at.desc(), trade_rows.c.opened_at.desc())
                     .limit(FLAT_POINT_PAGE)
                 )
             ).all()
@@ -504,16 +537,23 @@ async def _flat_points(
                 break
             if len(page) < FLAT_POINT_PAGE:
                 break  # no flat point: the whole history
-            offset += FLAT_POINT_PAGE
+            # The last close time's trades may go on past the page: all of them count from here.
+            cursor = page[-1].closed_at
+            tied = await session.scalar(
+                select(func.min(trade_rows.c.opened_at)).where(*group, trade_rows.c.closed_at == cursor)
+            )
+            earliest_open = (
+                tied if earliest_open is None or (tied is not None and tied < earliest_open) else earliest_open
+            )
     return found
 
 
 def _flat_point(
     page: Sequence[Any], limit: datetime, earliest_open: datetime | None
 ) -> tuple[datetime | None, datetime | None]:
-    """:func:`_flat_points` over one page of trades (by close time, open ones first): the flat
-    point if the page holds it, and the earliest opening of the trades closing after the last
-    candidate seen (to go on with the next page)."""
+    """:func:`_flat_points` over one page of trades closing before ``limit`` (latest first): the
+    flat point if the page holds it, and the earliest opening of the trades closing after the
+    last candidate seen (to go on with the next page)."""
     i = 0
     while i < len(page):
         closed: datetime | None = page[i].closed_at
