@@ -237,6 +237,14 @@ async def test_kafka_unreachable_means_503_never_201(
     listed = await client.get("/api/v1/executions", headers=auth(user["access_token"]))
     assert len(listed.json()["items"]) == 1
 
+    # And the write path is whole again: a new command is answered with its result (201), not
+    # only accepted (202), once the consumers have caught up with the outage.
+    async def answered() -> bool:
+        fresh = await client.post("/api/v1/executions", json=body, headers=auth(user["access_token"]))
+        return fresh.status_code == 201
+
+    await eventually(answered, timeout=90, interval=1.0)
+
 
 async def test_two_gateway_replicas_both_answer_201(
     services: dict[str, ServiceProcess], ports: dict[str, int], infra_env: dict[str, str]

@@ -57,6 +57,9 @@ class CommandBus:
             auto_offset_reset="latest",
             enable_auto_commit=False,
             fetch_max_wait_ms=20,
+            # A fetch in flight when the broker stalls (a pause, a network blip) is given up after
+            # 5 s, not the default 40 s: until then no reply is seen and every write answers 202.
+            request_timeout_ms=5000,
             client_id=f"tj-gateway-replies-{settings.instance_id}",
         )
         await self.listener.start()
