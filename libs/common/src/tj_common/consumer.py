@@ -321,17 +321,22 @@ class ExactlyOnceConsumer:
     ) -> list[tuple[str, str]]:
         envelopes = [Envelope.decode(r.value) for r in records]
         new_ids = await self._mark_processed(session, list(zip(records, envelopes, strict=True)))
-        deliveries = [
-            Delivery(
-                r.topic,
-                r.partition,
-                r.offset,
-                e,
-                duplicate=e.id not in new_ids,
-                context=trace.set_span_in_context(spans[(r.topic, r.partition, r.offset)]),
+        # The same message twice in one batch (a send that timed out for the producer but did
+        # land, and its retry) is new once: its first occurrence.
+        deliveries = []
+        for r, e in zip(records, envelopes, strict=True):
+            new = e.id in new_ids
+            new_ids.discard(e.id)
+            deliveries.append(
+                Delivery(
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    e,
+                    duplicate=not new,
+                    context=trace.set_span_in_context(spans[(r.topic, r.partition, r.offset)]),
+                )
             )
-            for r, e in zip(records, envelopes, strict=True)
-        ]
         # Consecutive messages of one type go to their handler together; order is kept.
         first = deliveries[0].context
         token = otel_context.attach(first) if first is not None else None
