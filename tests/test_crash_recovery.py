@@ -96,3 +96,57 @@ async def test_kill_9_while_commands_are_in_flight(services: dict[str, ServicePr
             user = users[i % len(users)]
             status = await client.get(response.json()["status_url"], headers=auth(user["access_token"]))
             assert status.json()["status"] == "completed", status.text
+
+
+async def test_the_same_command_twice_in_one_batch_is_applied_once(services: dict[str, ServiceProcess]) -> None:
+    """A send that timed out for the producer but landed, and its retry: the same command id twice
+    on the topic. Published while trades is down, both come back in one fetch and one batch; the
+    execution is stored once (the batch's processed-ids insert returns the id once)."""
+    from aiokafka import AIOKafkaProducer
+
+    from tj_common.contracts import trades as contract
+    from tj_common.envelope import Envelope
+    from tj_common.settings import ServiceSettings
+    from tj_common.topics import TRADES_COMMANDS
+
+    trades = services["trades"]
+    async with httpx.AsyncClient(base_url=services["gateway"].url, timeout=30.0) as client:
+        user = await signup(client)
+    user_id = user["user"]["id"]
+    command = Envelope(
+        type=contract.RECORD_EXECUTIONS, user_id=user_id, payload={"executions": [execution(quantity="7")]}
+    )
+    trades.kill(signal.SIGKILL)
+    producer = AIOKafkaProducer(bootstrap_servers=ServiceSettings().kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for _ in range(2):
+            await producer.send_and_wait(TRADES_COMMANDS.name, command.encode(), key=command.key())
+    finally:
+        await producer.stop()
+        trades.start()
+    trades.wait_healthy()
+
+    engine = make_engine(TradesSettings())
+    try:
+
+        async def applied() -> int | None:
+            async with engine.connect() as conn:
+                seen = (
+                    await conn.execute(
+                        text("SELECT count(*) FROM trades.processed_messages WHERE message_id = :m"),
+                        {"m": command.id},
+                    )
+                ).scalar_one()
+                if not seen:
+                    return None
+                stored: int = (
+                    await conn.execute(
+                        text("SELECT count(*) FROM trades.executions WHERE command_id = :m"), {"m": command.id}
+                    )
+                ).scalar_one()
+                return stored
+
+        assert await eventually(applied, timeout=60, interval=0.3) == 1
+    finally:
+        await engine.dispose()

@@ -88,11 +88,10 @@ class AnalyticsCache:
         try:
             query = json.dumps(params, sort_keys=True, default=str).encode()
             digest = hashlib.sha256(query).hexdigest()[:32]
+            prefix, suffix = f"tj:trades:analytics:{user_id}:", f":{name}:{digest}"
             # One round trip: the user's version and the entry under it, read by one script.
-            version, found = await self._lookup(
-                keys=[version_key(user_id)], args=[f"tj:trades:analytics:{user_id}:", f":{name}:{digest}"]
-            )
-            key = f"tj:trades:analytics:{user_id}:{int(version)}:{name}:{digest}"
+            version, found = await self._lookup(keys=[version_key(user_id)], args=[prefix, suffix])
+            key = f"{prefix}{int(version)}{suffix}"
             if isinstance(found, bytes):
                 CACHE_HITS.labels(name).inc()
                 return found

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from tj_trades import repository, staging, tradebook
-from tj_trades.domain.charges import india as ch_india
+from tj_trades.domain.charges.india import IST as INDIA
 from tj_trades.domain.charges.india import ist_trade_date as ist_day
 from tj_trades.domain.metrics import _WORK
 from tj_trades.models import (
@@ -57,7 +57,7 @@ def among(column: Any, values: Iterable[Any], item: Any) -> Any:
 
 
 Group = tuple[uuid.UUID, uuid.UUID, str, date]  # user, account, "<exchange>:<symbol>", IST trade date
-IST = ch_india.IST  # +05:30: India's zone since 1945, without a zone lookup per execution
+IST = INDIA  # +05:30: India's zone since 1945, without a zone lookup per execution
 
 
 def instrument(exchange: str, symbol: str) -> str:
@@ -531,7 +531,7 @@ async def _flat_points(
                     .limit(FLAT_POINT_PAGE)
                 )
             ).all()
-            point, earliest_open = _flat_point(page, limit, earliest_open)
+            point, earliest_open = _flat_point(page, earliest_open)
             if point is not None:
                 found[(account_id, name)] = point
                 break
@@ -542,25 +542,18 @@ async def _flat_points(
             tied = await session.scalar(
                 select(func.min(trade_rows.c.opened_at)).where(*group, trade_rows.c.closed_at == cursor)
             )
-            earliest_open = (
-                tied if earliest_open is None or (tied is not None and tied < earliest_open) else earliest_open
-            )
+            if tied is not None:
+                earliest_open = _earlier(earliest_open, tied)
     return found
 
 
-def _flat_point(
-    page: Sequence[Any], limit: datetime, earliest_open: datetime | None
-) -> tuple[datetime | None, datetime | None]:
+def _flat_point(page: Sequence[Any], earliest_open: datetime | None) -> tuple[datetime | None, datetime | None]:
     """:func:`_flat_points` over one page of trades closing before ``limit`` (latest first): the
     flat point if the page holds it, and the earliest opening of the trades closing after the
     last candidate seen (to go on with the next page)."""
     i = 0
     while i < len(page):
-        closed: datetime | None = page[i].closed_at
-        if closed is None or closed >= limit:
-            earliest_open = _earlier(earliest_open, page[i].opened_at)
-            i += 1
-            continue
+        closed: datetime = page[i].closed_at
         # A candidate: every trade closing after it is counted in earliest_open; the ones closing
         # at the same instant do not span it.
         if earliest_open is None or earliest_open > closed:
