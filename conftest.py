@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -23,10 +23,23 @@ from tests import harness
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "infra" in item.fixturenames or any(
-            name in item.fixturenames for name in ("services", "inproc", "client", "infra_env")
-        ):
+        names = getattr(item, "fixturenames", ())
+        if "infra" in names or any(name in names for name in ("services", "inproc", "client", "infra_env")):
             item.add_marker(pytest.mark.infra)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test against the running services shows what they warned about meanwhile (CI
+    keeps only the test output, not the service logs)."""
+    report: pytest.TestReport = yield
+    if report.failed and call.when in ("setup", "call") and item.get_closest_marker("infra"):
+        excerpt = harness.service_log_excerpt(call.start - 2.0, call.stop + 1.0)
+        if excerpt:
+            report.sections.append(("service warnings during the test", excerpt))
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -258,6 +258,16 @@ async def test_two_gateway_replicas_both_answer_201(
             httpx.AsyncClient(base_url=services["gateway"].url, timeout=30) as one,
             httpx.AsyncClient(base_url=second.url, timeout=30) as two,
         ):
+            # The new replica reads answers once its listener is placed; each replica answering
+            # one write first keeps a slow start from being mistaken for a lost answer.
+            warm_up = auth((await signup(one))["access_token"])
+            for replica in (one, two):
+
+                async def answered(replica: httpx.AsyncClient = replica) -> bool:
+                    body = {"executions": [execution()]}
+                    return (await replica.post("/api/v1/executions", json=body, headers=warm_up)).status_code == 201
+
+                await eventually(answered, timeout=60, interval=0.5)
             user = await signup(one)
             headers = auth(user["access_token"])
             responses = await asyncio.gather(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 import uuid
 from collections import Counter
@@ -38,6 +39,9 @@ from tj_common.outbox import Outbox
 from tj_common.telemetry import extract_context
 
 log = logging.getLogger(__name__)
+
+# A batch slower than this (to apply, or waiting in Kafka before it) is logged as a warning.
+SLOW_BATCH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -221,10 +225,12 @@ class ExactlyOnceConsumer:
         delay = 0.5
         while batches:
             try:
+                started = time.monotonic()
                 await self.apply_batch(batches)
                 for tp, records in batches.items():
                     self.positions[tp] = records[-1].offset + 1
                 self.on_commit()
+                self._warn_if_slow(batches, started)
                 return
             except asyncio.CancelledError:
                 raise
@@ -236,6 +242,26 @@ class ExactlyOnceConsumer:
                 delay = min(delay * 2, 10.0)
                 assignment = self.consumer.assignment()
                 batches = {tp: records for tp, records in batches.items() if tp in assignment}
+
+    def _warn_if_slow(self, batches: dict[TopicPartition, list[ConsumerRecord]], started: float) -> None:
+        """A batch that took long to apply, or whose messages waited long in Kafka, is logged: the
+        writes behind it were answered 202 instead of 201."""
+        now = time.monotonic()
+        oldest = min(records[0].timestamp for records in batches.values())
+        waited = max(time.time() - oldest / 1000 - (now - started), 0.0)
+        if now - started > SLOW_BATCH_SECONDS or waited > SLOW_BATCH_SECONDS:
+            log.warning(
+                "slow batch",
+                extra={
+                    "fields": {
+                        "consumer": self.name,
+                        "records": sum(len(r) for r in batches.values()),
+                        "partitions": len(batches),
+                        "apply_seconds": round(now - started, 3),
+                        "queued_seconds": round(waited, 3),
+                    }
+                },
+            )
 
     async def apply_batch(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Apply the records of several partitions in one transaction with their offsets. First

@@ -23,6 +23,9 @@ from tj_common.telemetry import extract_context, inject_headers
 
 log = logging.getLogger(__name__)
 
+# Handing a batch to Kafka slower than this is logged as a warning (the broker is struggling).
+SLOW_PUBLISH_SECONDS = 1.0
+
 
 class Outbox:
     """Writes messages into a service's outbox table inside the caller's transaction."""
@@ -143,9 +146,16 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)
 
     async def _lead(self, lock_conn: Any) -> None:
-        last_lock_check = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        last_lock_check = loop.time()
         while not self._stopping:
+            started = loop.time()
             published = await self.publish_pending()
+            if loop.time() - started > SLOW_PUBLISH_SECONDS:
+                log.warning(
+                    "slow outbox publish",
+                    extra={"fields": {"rows": published, "seconds": round(loop.time() - started, 3)}},
+                )
             if published:
                 continue
             try:
@@ -153,7 +163,7 @@ class OutboxRelay:
             except TimeoutError:
                 pass
             self._wake.clear()
-            now = asyncio.get_running_loop().time()
+            now = loop.time()
             if now - last_lock_check > 5:
                 # Keeps the lock connection alive, and notices when it was lost.
                 await lock_conn.execute(text("SELECT 1"))

@@ -166,6 +166,7 @@ class CommandBus:
                     asyncio.shield(future), timeout=settings.command_reply_timeout if wait is None else wait
                 )
             except TimeoutError:
+                log.info("command not answered within the deadline", extra={"fields": {"command_id": str(command.id)}})
                 return None
         finally:
             waiting = self.waiters.get(command.id)

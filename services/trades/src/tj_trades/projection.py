@@ -823,9 +823,16 @@ class Refresher:
                 async with self.sessionmaker() as session:
                     users = await dirty_users(session)
                 for user_id in users:
+                    started = asyncio.get_running_loop().time()
                     async with self.sessionmaker() as session, session.begin():
                         if await refresh(session, user_id) and self.after is not None:
                             await self.after(session, user_id)
+                    took = asyncio.get_running_loop().time() - started
+                    if took > 1.0:
+                        log.warning(
+                            "slow projection refresh",
+                            extra={"fields": {"user_id": str(user_id), "seconds": round(took, 3)}},
+                        )
             except asyncio.CancelledError:
                 raise
             except Exception:
