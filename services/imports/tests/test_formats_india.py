@@ -20,7 +20,14 @@ from tj_imports.formats.base import (
 )
 from tj_imports.formats.parsers import zerodha
 from tj_imports.formats.parsers.icici import icici_codes
-from tj_imports.formats.parsers.india_common import derivative, locate_header, text_rows
+from tj_imports.formats.parsers.india_common import (
+    company_key,
+    company_symbols,
+    derivative,
+    equity_symbol,
+    locate_header,
+    text_rows,
+)
 from tj_imports.formats.registry import all_parsers, detect, parse_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "india"
@@ -283,7 +290,8 @@ def test_dhan_day_level_buy_and_sell_per_row() -> None:
         (2, "NIFTY2640723000CE", "NFO", "options", "buy", 75, 100, utc(2026, 4, 5, 18, 30)),
         (2, "NIFTY2640723000CE", "NFO", "options", "sell", 75, 120, utc(2026, 4, 5, 18, 30)),
         (3, "WIPRO26APRFUT", "NFO", "futures", "buy", 3000, 245, utc(2026, 4, 6, 18, 30)),
-        (4, "RELIANCE INDUSTRIES LTD", "NSE", "equity", "sell", 10, Decimal("2950.55"), utc(2026, 4, 6, 18, 30)),
+        # the company name becomes its NSE symbol (india_company_names.csv)
+        (4, "RELIANCE", "NSE", "equity", "sell", 10, Decimal("2950.55"), utc(2026, 4, 6, 18, 30)),
         (5, "CRUDEOIL26APRFUT", "MCX", "commodity", "buy", 100, 6000, utc(2026, 4, 7, 18, 30)),
         (5, "CRUDEOIL26APRFUT", "MCX", "commodity", "sell", 100, 6030, utc(2026, 4, 7, 18, 30)),
     ]
@@ -536,6 +544,30 @@ def test_contract_names_to_trading_symbols(name: str, exchange: str, symbol: str
 @pytest.mark.parametrize("name", ["RELIANCE INDUSTRIES LTD", "BANK OF BARODA", "OPTIDX NIFTY Aug 31 2026 24150 XX"])
 def test_names_that_are_not_contracts(name: str) -> None:
     assert derivative(name, "NSE") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol"),
+    [
+        ("RELIANCE INDUSTRIES LTD", "RELIANCE"),
+        ("Reliance Industries Limited", "RELIANCE"),
+        ("DR. REDDY'S LABORATORIES LTD.", "DRREDDY"),
+        ("MAHINDRA & MAHINDRA LTD", "M&M"),
+        ("Larsen & Toubro Ltd", "LT"),
+        ("GAIL (INDIA) LTD", "GAIL"),
+        ("BAJAJ-AUTO LTD", "BAJAJ-AUTO"),
+        ("INFY", "INFY"),  # already a symbol
+        ("EXAMPLE TEXTILES LTD", "EXAMPLE TEXTILES LTD"),  # unknown: kept as written
+    ],
+)
+def test_company_names_to_nse_symbols(name: str, symbol: str) -> None:
+    assert equity_symbol(name, "Company") == symbol
+
+
+def test_company_name_map_is_well_formed() -> None:
+    symbols = company_symbols()
+    assert len(symbols) > 150
+    assert all(name == company_key(name) and symbol == symbol.strip().upper() for name, symbol in symbols.items())
 
 
 def test_icici_code_map_is_well_formed() -> None:

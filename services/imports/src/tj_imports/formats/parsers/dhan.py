@@ -5,8 +5,9 @@ value for one contract. A row becomes at most one buy and one sell at the averag
 (value ÷ quantity), stamped with the trade date and flagged ``day_level``, so the journal shows the
 day, never an invented time. The row's charges are split between the two in proportion to value.
 ``Bill No.`` is a settlement bill, neither a trade nor an order id, so both ids stay None.
-Equity rows name the company (``RELIANCE INDUSTRIES LTD``), not the trading symbol, and are kept as
-written; contracts (``OPT NIFTY 07 Apr 2026 23000 CE``, ``FUT WIPRO 28 Apr 2026``) become exchange
+Equity rows name the company (``RELIANCE INDUSTRIES LTD``), not the trading symbol:
+``india_company_names.csv`` maps the common names to NSE symbols (an unknown name is kept as written);
+contracts (``OPT NIFTY 07 Apr 2026 23000 CE``, ``FUT WIPRO 28 Apr 2026``) become exchange
 trading symbols.
 """
 
@@ -26,6 +27,7 @@ from tj_imports.formats.parsers.india_common import (
     derivative,
     derivative_exchange,
     derivative_segment,
+    equity_symbol,
     optional_number,
     utc_of,
 )
@@ -99,7 +101,7 @@ class DhanTradeReportCsv(TableParser):
         elif scrip.startswith(("OPT", "FUT")) and " " in scrip:
             raise RowInvalid("Scrip Name", "contract name not understood", scrip)
         else:
-            symbol = scrip
+            symbol = equity_symbol(scrip, "Scrip Name")
         legs: list[tuple[Side, Decimal, Decimal]] = []
         for side, qty_field, value_field, qty_label, value_label in _LEGS:
             quantity = optional_number(columns.get(cells, qty_field), qty_label)

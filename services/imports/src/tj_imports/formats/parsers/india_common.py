@@ -14,6 +14,8 @@ from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 from tj_imports.formats.base import (
@@ -264,6 +266,39 @@ def clean_symbol(text: str, column: str) -> str:
     if not symbol:
         raise RowInvalid(column, "empty", text)
     return symbol
+
+
+COMPANY_NAMES_FILE = Path(__file__).with_name("india_company_names.csv")
+_NAME_PUNCTUATION = re.compile(r"[.,'()\"/]+")
+_LEGAL_SUFFIX = re.compile(r"(?: (?:LTD|LIMITED|PVT|PRIVATE))+$")
+
+
+def company_key(name: str) -> str:
+    """A company name as compared with ``india_company_names.csv``: upper case, ``&`` read as AND,
+    punctuation and a trailing LTD / LIMITED dropped, single spaces."""
+    text = _NAME_PUNCTUATION.sub(" ", name.upper().replace("&", " AND ").replace("-", " "))
+    return _LEGAL_SUFFIX.sub("", " ".join(text.split()))
+
+
+@cache
+def company_symbols() -> dict[str, str]:
+    """Normalised company name -> NSE symbol, from the documented data file."""
+    symbols: dict[str, str] = {}
+    for raw in COMPANY_NAMES_FILE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, symbol = line.rpartition(",")
+        if name and symbol:
+            symbols[company_key(name)] = symbol.strip().upper()
+    return symbols
+
+
+def equity_symbol(name: str, column: str) -> str:
+    """The NSE symbol of an equity row that names the company (``RELIANCE INDUSTRIES LTD`` →
+    ``RELIANCE``); a name the map does not know, or a row that already holds a symbol, as written."""
+    symbol = clean_symbol(name, column)
+    return company_symbols().get(company_key(symbol), symbol)
 
 
 def strike_text(strike: Decimal) -> str:

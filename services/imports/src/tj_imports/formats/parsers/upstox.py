@@ -1,6 +1,7 @@
 """Upstox trade report (XLSX, sheet ``TRADE``): preamble rows, then one row per trade.
 
-Equity rows name the company (``Company``), not the trading symbol, and are kept as written.
+Equity rows name the company (``Company``), not the trading symbol: ``india_company_names.csv``
+maps the common names to NSE symbols and an unknown name is kept as written.
 Derivatives are rebuilt into exchange trading symbols from ``Company`` (the underlying),
 ``Instrument Type`` (``European Call``/``European Put``/``FUTIDX``…), ``Strike Price`` and ``Expiry``.
 Upstox writes SENSEX as ``BSX`` on exchange ``FOB`` (BSE F&O). ``Trade Num`` is the trade id; the
@@ -18,6 +19,7 @@ from tj_imports.formats.parsers.india_common import (
     TableParser,
     at,
     clean_symbol,
+    equity_symbol,
     date_cell,
     derivative,
     derivative_segment,
@@ -100,7 +102,7 @@ class UpstoxTradeXlsx(TableParser):
             segment = derivative_segment(exchange, is_option)
         else:
             exchange = equity_exchange
-            symbol = clean_symbol(company, "Company")
+            symbol = equity_symbol(company, "Company")
         trade_num = id_text(columns.get(cells, "trade_num"))
         return [
             ParsedRow(
