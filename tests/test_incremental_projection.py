@@ -139,3 +139,37 @@ async def test_incremental_refresh_equals_rebuild(
         trades_seen = max(trades_seen, (await live_equals_rebuilt(db, user_id))["trades"])
     assert trades_seen > 10  # the history did make round trips
     assert bounded > 0  # and refreshes did start from flat points
+
+
+async def test_clean_forgets_only_the_marks_it_read(db: async_sessionmaker[AsyncSession]) -> None:
+    """A mark that a writer renewed while the refresh ran (a newer ``marked_at``) stays for the
+    next refresh; the others read go, however many (one statement over arrays)."""
+    user_id, account_id = uuid.uuid4(), uuid.uuid4()
+    days = [START.date() + timedelta(days=d) for d in range(6000)]
+    async with db() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
+                "SELECT :u, :a, i, d FROM unnest(CAST(:i AS text[]), CAST(:d AS date[])) AS x(i, d)"
+            ),
+            {"u": user_id, "a": account_id, "i": ["NSE:TCS"] * len(days), "d": days},
+        )
+    async with db() as session, session.begin():
+        seen = await projection._dirty(session, user_id)
+    assert len(seen) == len(days)
+    renewed = days[:3]
+    async with db() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE trades.projection_dirty SET marked_at = clock_timestamp() "
+                "WHERE user_id = :u AND day = ANY(CAST(:d AS date[]))"
+            ),
+            {"u": user_id, "d": renewed},
+        )
+    async with db() as session, session.begin():
+        await projection._clean(session, user_id, seen)
+    async with db() as session:
+        left = sorted(r.day for r in await projection._dirty(session, user_id))
+    assert left == renewed
+    async with db() as session, session.begin():
+        await session.execute(text("DELETE FROM trades.projection_dirty WHERE user_id = :u"), {"u": user_id})
