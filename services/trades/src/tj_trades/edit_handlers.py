@@ -20,6 +20,7 @@ from tj_common.envelope import derived_id
 from tj_common.outbox import Outbox, OutboxMessage
 from tj_common.topics import TRADES_EVENTS
 from tj_trades import projection, repository
+from tj_trades.domain.charges.india import IST
 from tj_trades.handlers import _reject, _trades_of, _user
 from tj_trades.models import executions, journal_entries, trade_annotations, trade_attachments
 
@@ -58,10 +59,7 @@ def make_edit_handlers(outbox: Outbox) -> dict[str, Handler]:
             account_id = uuid.UUID(str(trade.account_id))
             await projection.mark(
                 session,
-                [
-                    (user_id, account_id, trade.symbol, leg.executed_at.astimezone(projection.IST).date())
-                    for leg in trade.legs
-                ],
+                [(user_id, account_id, trade.symbol, leg.executed_at.astimezone(IST).date()) for leg in trade.legs],
             )
             payload = contract.TradeDeleted(
                 command_id=delivery.envelope.id,

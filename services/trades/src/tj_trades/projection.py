@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from tj_trades import repository, staging, tradebook
-from tj_trades.domain.charges.india import IST as INDIA
+from tj_trades.domain.charges.india import IST  # +05:30, without a zone lookup per execution
 from tj_trades.domain.charges.india import ist_trade_date as ist_day
 from tj_trades.domain.metrics import _WORK
 from tj_trades.models import (
@@ -57,7 +57,6 @@ def among(column: Any, values: Iterable[Any], item: Any) -> Any:
 
 
 Group = tuple[uuid.UUID, uuid.UUID, str, date]  # user, account, "<exchange>:<symbol>", IST trade date
-IST = INDIA  # +05:30: India's zone since 1945, without a zone lookup per execution
 
 
 def instrument(exchange: str, symbol: str) -> str:

@@ -17,6 +17,7 @@ from tj_imports.formats.parsers.india_common import (
     TableParser,
     charges_of,
     clean_symbol,
+    data_pairs,
     date_cell,
     id_text,
     price_of,
@@ -30,15 +31,7 @@ CODES_FILE = Path(__file__).with_name("india_icici_codes.csv")
 @cache
 def icici_codes() -> dict[str, str]:
     """ICICI stock code -> NSE symbol, from the documented data file."""
-    codes: dict[str, str] = {}
-    for raw in CODES_FILE.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        code, _, symbol = line.partition(",")
-        if code and symbol:
-            codes[code.strip().upper()] = symbol.strip().upper()
-    return codes
+    return {code.upper(): symbol for code, symbol in data_pairs(CODES_FILE)}
 
 
 CHARGES = {

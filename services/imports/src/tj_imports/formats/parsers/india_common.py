@@ -280,18 +280,22 @@ def company_key(name: str) -> str:
     return _LEGAL_SUFFIX.sub("", " ".join(text.split()))
 
 
-@cache
-def company_symbols() -> dict[str, str]:
-    """Normalised company name -> NSE symbol, from the documented data file."""
-    symbols: dict[str, str] = {}
-    for raw in COMPANY_NAMES_FILE.read_text(encoding="utf-8").splitlines():
+def data_pairs(path: Path) -> Iterator[tuple[str, str]]:
+    """The ``key,value`` lines of a documented data file next to the parsers (blank lines and
+    ``#`` comments skipped), the value in upper case."""
+    for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        name, _, symbol = line.rpartition(",")
-        if name and symbol:
-            symbols[company_key(name)] = symbol.strip().upper()
-    return symbols
+        key, _, value = line.rpartition(",")
+        if key.strip() and value.strip():
+            yield key.strip(), value.strip().upper()
+
+
+@cache
+def company_symbols() -> dict[str, str]:
+    """Normalised company name -> NSE symbol, from the documented data file."""
+    return {company_key(name): symbol for name, symbol in data_pairs(COMPANY_NAMES_FILE)}
 
 
 def equity_symbol(name: str, column: str) -> str:
