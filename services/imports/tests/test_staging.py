@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from tj_common.contracts.trades import MAX_STAGE_BATCH, StagedExecutionIn
+import pytest
+from pydantic import ValidationError
+
+from tj_common.contracts.trades import MAX_STAGE_BATCH, STAGED_FIELDS, StagedExecutionIn, StageImportBatch
 from tj_imports.formats.base import ParsedRow, ParseResult, RowError
 from tj_imports.staging import MAX_BATCH_BYTES, Batcher, Fingerprints, staged_row
 
@@ -73,11 +77,44 @@ def test_batches_stay_within_the_contract_and_the_message_limit() -> None:
             break
     assert rows == 12_345
     assert len(errors) == 123
-    assert sum(len(b) for b in batches) == 12_345 - 123
-    assert all(1 <= len(b) <= MAX_STAGE_BATCH for b in batches)
+    assert sum(len(b["line"]) for b in batches) == 12_345 - 123
+    assert all(1 <= len(b["line"]) <= MAX_STAGE_BATCH for b in batches)
     assert all(len(json.dumps(b)) < MAX_BATCH_BYTES for b in batches)
-    lines = [r["line"] for b in batches for r in b]
+    lines = [line for b in batches for line in b["line"]]
     assert lines == sorted(lines)
+
+
+def test_a_batch_is_the_staged_rows_column_by_column() -> None:
+    """Each column of a batch holds, row by row, what staged_row gives (numbers in positional
+    notation); a field that no row has is left out. The whole is a valid StageImportBatch."""
+    parsed = [
+        row(line=1, trade_id="T1", segment="equity", fees=Decimal("1.25"), broker_order_id="O1"),
+        row(line=2, trade_id="T2", quantity="1E+2", day_level=True),
+        row(line=3, product="MIS", charges={"stt": Decimal("7")}, fees=Decimal("7")),
+    ]
+    chunk = Batcher(iter(parsed)).take(10)
+    assert chunk.done and len(chunk.batches) == 1
+    columns = chunk.batches[0]
+    assert set(columns) <= set(STAGED_FIELDS)
+    fingerprints = Fingerprints()
+    for n, parsed_row in enumerate(parsed):
+        staged = staged_row(parsed_row, fingerprints.of(parsed_row))
+        from_columns = {name: values[n] for name, values in columns.items() if values[n] is not None}
+        assert StagedExecutionIn.model_validate(from_columns) == StagedExecutionIn.model_validate(staged)
+    assert columns["quantity"][1] == "100"  # not "1E+2"
+    assert columns["day_level"] == [None, True, None]
+    batch = StageImportBatch(import_id=uuid.uuid4(), account_id=uuid.uuid4(), batch_no=0, columns=columns)
+    assert batch.columns is not None
+
+
+def test_a_columnar_batch_must_be_rectangular_and_known() -> None:
+    good = {"line": [1, 2], "symbol": ["A", "B"]}
+    StageImportBatch(import_id=uuid.uuid4(), account_id=uuid.uuid4(), batch_no=0, columns=good)
+    for bad in ({"line": [1, 2], "symbol": ["A"]}, {"line": [1], "colour": ["red"]}, {"line": []}):
+        with pytest.raises(ValidationError):
+            StageImportBatch(import_id=uuid.uuid4(), account_id=uuid.uuid4(), batch_no=0, columns=bad)
+    with pytest.raises(ValidationError):  # both forms, or neither
+        StageImportBatch(import_id=uuid.uuid4(), account_id=uuid.uuid4(), batch_no=0)
 
 
 def test_long_rows_close_a_batch_before_the_byte_limit() -> None:
@@ -85,7 +122,7 @@ def test_long_rows_close_a_batch_before_the_byte_limit() -> None:
     chunk = Batcher(wide).take(10_000)
     assert chunk.done
     assert all(len(json.dumps(b)) < 1_000_000 for b in chunk.batches)
-    assert max(len(b) for b in chunk.batches) < MAX_STAGE_BATCH
+    assert max(len(b["line"]) for b in chunk.batches) < MAX_STAGE_BATCH
 
 
 def test_itemised_charges_travel_as_the_contracts_charge_lines() -> None:

@@ -8,10 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tj_common.contracts import trades as contract
-from tj_trades.staging import Columns, check_rows
+from tj_trades.staging import Columns, _fast_columns, check_columns, check_rows, rows_of
 
 NOW = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
 
@@ -136,3 +138,124 @@ def test_an_instant_keeps_a_text_form_of_the_same_instant(given: str) -> None:
     values = dict(zip(Columns.NAMES, (c[0] for c in columns.values), strict=True))
     assert datetime.fromisoformat(values["executed_at"]) == datetime.fromisoformat(given)
     assert values["executed_at"] == given or values["executed_at"] == datetime.fromisoformat(given).isoformat()
+
+
+# -- columnar batches: check_columns is check_rows, a column at a time -------------------------
+
+
+def canonical(n: int, **changes: Any) -> dict[str, Any]:
+    """A row as the imports service writes it (UTC instant, upper-case codes, plain numbers)."""
+    body: dict[str, Any] = {
+        "symbol": "RELIANCE",
+        "exchange": "NSE",
+        "segment": "equity",
+        "side": "buy" if n % 2 == 0 else "sell",
+        "quantity": "10.000000",
+        "price": f"{1000 + n}.05",
+        "executed_at": f"2026-06-05T03:45:{n % 60:02d}+00:00",
+        "currency": "INR",
+        "fingerprint": f"t:{5000 + n}",
+        "line": n + 2,
+        "source_timezone": "Asia/Kolkata",
+        "broker_trade_id": str(5000 + n),
+        "broker_order_id": str(9000 + n // 2),
+    }
+    return {**body, **changes}
+
+
+def columnar(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    names = sorted({name for r in rows for name in r})
+    return {name: [r.get(name) for r in rows] for name in names}
+
+
+def outcome(result: tuple[Columns, list[contract.StagedRowRejected]]) -> tuple[list[str], list[tuple[int, str]]]:
+    columns, rejected = result
+    return columns.joined(), [(r.line, r.reason) for r in rejected]
+
+
+def test_a_batch_as_the_imports_service_writes_it_is_checked_a_column_at_a_time() -> None:
+    rows = [canonical(n) for n in range(50)] + [canonical(50, fees="12.5", product="MIS", day_level=True)]
+    cols = columnar(rows)
+    fast = _fast_columns(cols, "INR", NOW)
+    assert fast is not None  # no value goes through check_rows
+    assert outcome(fast) == outcome(check_rows(rows, "INR", NOW))
+    values = dict(zip(Columns.NAMES, fast[0].values, strict=True))
+    assert values["day_level"][-1] == "t" and values["day_level"][0] == "f"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"symbol": "reliance"},
+        {"symbol": " RELIANCE"},
+        {"symbol": "RELI\x1fANCE"},
+        {"fingerprint": "t:1\x1ft:2"},
+        {"broker_trade_id": "T\x1f1"},
+        {"broker_trade_id": " 77 "},
+        {"broker_trade_id": ""},
+        {"quantity": "0"},
+        {"quantity": "0.000"},
+        {"quantity": 10},
+        {"quantity": "\u0661\u0660"},  # Arabic-Indic digits: a Decimal, not plain ASCII
+        {"price": "1E+2"},
+        {"price": "-1"},
+        {"executed_at": "2026-06-05T09:15:00+05:30"},
+        {"executed_at": "2026-02-30T03:45:00+00:00"},
+        {"executed_at": "2099-01-01T00:00:00+00:00"},
+        {"executed_at": "2026-06-05T03:45:00"},
+        {"currency": "USD"},
+        {"currency": "inr"},
+        {"segment": ["equity"]},
+        {"side": "short"},
+        {"exchange": "nse"},
+        {"charges": {"stt": "1.5"}},
+        {"charges": {"stt": "1.5"}, "fees": "1"},
+        {"line": True},
+        {"line": 0},
+        {"day_level": "yes"},
+        {"source_timezone": "x" * 65},
+        {"fees": "-2"},
+    ],
+)
+def test_a_batch_with_any_other_value_is_checked_as_rows(change: dict[str, Any]) -> None:
+    rows = [canonical(n) for n in range(5)]
+    rows[3] = {**rows[3], **change}
+    cols = columnar(rows)
+    assert _fast_columns(cols, "INR", NOW) is None
+    assert outcome(check_columns(cols, "INR", NOW)) == outcome(check_rows(rows_of(cols), "INR", NOW))
+
+
+def test_a_column_left_out_or_null_is_an_absent_field() -> None:
+    rows = [canonical(n) for n in range(3)]
+    for r in rows:
+        del r["exchange"], r["currency"]
+    rows[1]["broker_order_id"] = None
+    cols = columnar(rows)
+    assert "exchange" not in cols
+    fast = _fast_columns(cols, "INR", NOW)
+    assert fast is not None
+    values = dict(zip(Columns.NAMES, fast[0].values, strict=True))
+    assert values["exchange"] == ["NSE"] * 3 and values["currency"] == ["INR"] * 3
+    assert outcome(fast) == outcome(check_rows(rows_of(cols), "INR", NOW))
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-2, max_value=10**13),
+    st.sampled_from(["buy", "sell", "equity", "MIS", "INR", "NSE", "0", "10.5", "2026-06-05T03:45:00+00:00"]),
+    st.text(alphabet="AZaz09 .:-+T\x1f\x1e_", max_size=12),
+)
+_fields = st.sampled_from(sorted(contract.StagedExecutionIn.model_fields))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.dictionaries(_fields, _values, max_size=4), min_size=1, max_size=6),
+    st.booleans(),
+)
+def test_check_columns_is_check_rows(changes: list[dict[str, Any]], canonical_base: bool) -> None:
+    """Whatever the values, a columnar batch gets exactly what its rows get."""
+    rows = [{**(canonical(n) if canonical_base else row(line=n + 1)), **c} for n, c in enumerate(changes)]
+    cols = columnar(rows)
+    assert outcome(check_columns(cols, "INR", NOW)) == outcome(check_rows(rows_of(cols), "INR", NOW))

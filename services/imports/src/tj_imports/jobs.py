@@ -117,12 +117,13 @@ def trades_command(job: Row, type_: str, payload: dict[str, Any], message_id: uu
     return Envelope(id=message_id, type=type_, user_id=job["user_id"], correlation_id=job["id"], payload=payload)
 
 
-def stage_batch(job: Row, batch_no: int, rows: list[dict[str, Any]]) -> Envelope:
+def stage_batch(job: Row, batch_no: int, columns: dict[str, list[Any]]) -> Envelope:
+    """A ``trades.StageImportBatch`` of rows in columnar form (staging.ColumnBatch)."""
     payload = {
         "import_id": str(job["id"]),
         "account_id": str(job["account_id"]),
         "batch_no": batch_no,
-        "executions": rows,
+        "columns": columns,
     }
     return trades_command(job, trades_contract.STAGE_IMPORT_BATCH, payload, derived_id(job["id"], f"batch:{batch_no}"))
 

@@ -111,7 +111,7 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
                 events.append(_batch_staged(delivery, command, row))
 
             for delivery, command, account in work:
-                columns, rejected = staging.check_rows(command.executions, account["base_currency"], now)
+                columns, rejected = command.check(account["base_currency"], now)
                 if pending is not None and previous is not None:
                     await finish(await pending, previous)
                     pending = None

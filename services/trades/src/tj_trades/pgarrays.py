@@ -31,4 +31,7 @@ def param(number: int, pg_type: str) -> str:
 def texts(values: Iterable[str | None]) -> str:
     """A column of values in their text form (None for NULL): ``str`` of a number or UUID, ISO 8601
     of an instant, ``t``/``f`` of a boolean, JSON of a document."""
-    return SEP.join(["", *(NULL if v is None else v for v in values)])
+    items = values if isinstance(values, list) else list(values)
+    if None in items:
+        items = [NULL if v is None else v for v in items]
+    return SEP.join(["", *items])

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,14 +36,31 @@ _CHARGE_LINES = frozenset(contract.CHARGE_LINES)
 
 
 class BatchHeader(BaseModel):
-    """A StageImportBatch with its rows left as they came (checked one by one below)."""
+    """A StageImportBatch with its rows left as they came (checked below: rows one by one,
+    columns a column at a time)."""
 
     model_config = ConfigDict(extra="forbid")
 
     import_id: uuid.UUID
     account_id: uuid.UUID
     batch_no: int = Field(ge=0)
-    executions: list[dict[str, Any]] = Field(min_length=1, max_length=contract.MAX_STAGE_BATCH)
+    executions: list[dict[str, Any]] | None = Field(default=None, min_length=1, max_length=contract.MAX_STAGE_BATCH)
+    columns: dict[str, list[Any]] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> BatchHeader:
+        if (self.executions is None) == (self.columns is None):
+            raise ValueError("a batch has either executions (rows) or columns")
+        if self.columns is not None:
+            contract.check_staged_columns(self.columns)
+        return self
+
+    def check(self, base_currency: str, now: datetime) -> tuple[Columns, list[contract.StagedRowRejected]]:
+        """The rows that may be staged, and why the others may not."""
+        if self.columns is not None:
+            return check_columns(self.columns, base_currency, now)
+        assert self.executions is not None
+        return check_rows(self.executions, base_currency, now)
 
 
 class Columns:
@@ -136,9 +153,11 @@ def _charges(value: Any) -> dict[str, Decimal] | None:
 
 
 # An ISO 8601 instant as the imports service writes them, which PostgreSQL reads as Python does.
-_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)")
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:[+-][0-9]{2}:[0-9]{2}|Z)"
+)
 # A plain non-negative decimal as the imports service writes them: taken as it is (no Decimal).
-_PLAIN = re.compile(r"\d{1,12}(?:\.\d{1,8})?")
+_PLAIN = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,8})?")
 
 
 def _number(value: Any) -> tuple[str, int] | None:
@@ -258,6 +277,136 @@ def check_rows(
             product,
         )
     return columns, rejected
+
+
+def rows_of(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """A columnar batch as rows; a null is an absent field (so an absent exchange is NSE)."""
+    names = list(columns)
+    return [
+        {name: value for name, value in zip(names, values, strict=True) if value is not None}
+        for values in zip(*columns.values(), strict=True)
+    ]
+
+
+# Whole columns in the form the imports service writes them, checked with one regular expression
+# each over the column joined by the unit separator (every value preceded by one). A column that is
+# not entirely in this form sends the batch to check_rows, value by value, which is the definition:
+# check_columns gives exactly what check_rows gives for the same rows.
+_EACH_SYMBOL = re.compile(r"(?:\x1f[A-Z0-9&._\-:](?:[A-Z0-9&._\-: ]{0,62}[A-Z0-9&._\-:])?)+")
+_EACH_PLAIN = re.compile(r"(?:\x1f[0-9]{1,12}(?:\.[0-9]{1,8})?)+")
+_EACH_CODE = re.compile(r"(?:\x1f[A-Z0-9_]{1,16})+")
+_EACH_FINGERPRINT = re.compile(r"(?:\x1f[^\x1e\x1f]{3,160})+")
+_EACH_UTC = re.compile(r"(?:\x1f[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?\+00:00)+")
+
+
+def _each_text(limit: int) -> re.Pattern[str]:
+    """Texts of 1 to ``limit`` characters that strip() leaves as they are."""
+    return re.compile(rf"(?:\x1f[^\x1e\x1f\s](?:[^\x1e\x1f]{{0,{limit - 2}}}[^\x1e\x1f\s])?)+")
+
+
+_EACH_TEXT_128 = _each_text(128)
+_EACH_TEXT_64 = _each_text(64)
+_REQUIRED_COLUMNS = frozenset({"symbol", "side", "quantity", "price", "executed_at", "fingerprint", "line"})
+
+
+def _all(pattern: re.Pattern[str], values: list[Any]) -> bool:
+    """Whether every value is a str of the pattern's form."""
+    try:
+        joined = pgarrays.SEP + pgarrays.SEP.join(values)
+    except TypeError:  # a value that is no str
+        return False
+    # One separator per value: a value with a separator of its own would pass for two.
+    return joined.count(pgarrays.SEP) == len(values) and pattern.fullmatch(joined) is not None
+
+
+def _fast_columns(
+    columns: dict[str, list[Any]], base_currency: str, now: datetime
+) -> tuple[Columns, list[contract.StagedRowRejected]] | None:
+    """check_columns for a batch whose every value is in canonical form and staged as it is; None
+    for any other batch."""
+    try:
+        return _canonical_columns(columns, base_currency, now)
+    except TypeError:  # an unhashable value (a list or an object) where a code belongs
+        return None
+
+
+def _canonical_columns(
+    columns: dict[str, list[Any]], base_currency: str, now: datetime
+) -> tuple[Columns, list[contract.StagedRowRejected]] | None:
+    get = columns.get
+    n = len(columns["line"]) if "line" in columns else 0
+    nulls: list[Any] = [None] * n
+    if not columns.keys() >= _REQUIRED_COLUMNS or get("charges", nulls).count(None) != n:
+        return None
+    lines, symbols, quantities = columns["line"], columns["symbol"], columns["quantity"]
+    if not all(type(v) is int and v >= 1 for v in lines):
+        return None
+    if not set(columns["side"]) <= {"buy", "sell"} or not set(get("segment", nulls)) <= _SEGMENTS:
+        return None
+    if not set(get("product", nulls)) <= _PRODUCTS or not set(get("currency", nulls)) <= {None, base_currency}:
+        return None
+    if not _all(_EACH_SYMBOL, symbols) or not _all(_EACH_FINGERPRINT, columns["fingerprint"]):
+        return None
+    if not _all(_EACH_PLAIN, quantities) or not _all(_EACH_PLAIN, columns["price"]):
+        return None
+    if not all(q.strip("0.") for q in quantities):
+        return None
+    exchanges = get("exchange")
+    if exchanges is not None and not _all(_EACH_CODE, exchanges):
+        return None
+    fees = get("fees", nulls)
+    for values, pattern in (
+        (fees, _EACH_PLAIN),
+        (get("broker_trade_id", nulls), _EACH_TEXT_128),
+        (get("broker_order_id", nulls), _EACH_TEXT_128),
+        (get("source_timezone", nulls), _EACH_TEXT_64),
+    ):
+        given = [v for v in values if v is not None]
+        if given and not _all(pattern, given):
+            return None
+    day_level = get("day_level")
+    if day_level is not None and not all(v is None or type(v) is bool for v in day_level):
+        return None
+    times = columns["executed_at"]
+    if not _all(_EACH_UTC, times):
+        return None
+    try:
+        latest = max(map(datetime.fromisoformat, times))  # every one must be a real date and time
+    except ValueError:
+        return None
+    if latest > now + FUTURE_TOLERANCE:
+        return None
+    out = Columns()
+    out.values = [
+        columns["fingerprint"],
+        [str(v) for v in lines],
+        get("source_timezone", nulls),
+        ["f"] * n if day_level is None else ["t" if v else "f" for v in day_level],
+        symbols,
+        ["NSE"] * n if exchanges is None else exchanges,
+        get("segment", nulls),
+        columns["side"],
+        quantities,
+        columns["price"],
+        fees,
+        nulls,
+        [base_currency] * n,
+        times,
+        get("broker_trade_id", nulls),
+        get("broker_order_id", nulls),
+        get("product", nulls),
+    ]
+    return out, []
+
+
+def check_columns(
+    columns: dict[str, list[Any]], base_currency: str, now: datetime
+) -> tuple[Columns, list[contract.StagedRowRejected]]:
+    """check_rows of a columnar batch (a header already checked: known names, equal lengths)."""
+    fast = _fast_columns(columns, base_currency, now)
+    if fast is not None:
+        return fast
+    return check_rows(rows_of(columns), base_currency, now)
 
 
 def _explain(row: Any) -> str:
