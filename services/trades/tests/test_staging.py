@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tj_common.contracts import trades as contract
-from tj_trades.staging import Columns, _fast_columns, check_columns, check_rows, rows_of
+from tj_trades.staging import Columns, _fast_columns, check_columns, check_rows, rows_of, time_ordered_ids
 
 NOW = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
 
@@ -259,3 +260,17 @@ def test_check_columns_is_check_rows(changes: list[dict[str, Any]], canonical_ba
     rows = [{**(canonical(n) if canonical_base else row(line=n + 1)), **c} for n, c in enumerate(changes)]
     cols = columnar(rows)
     assert outcome(check_columns(cols, "INR", NOW)) == outcome(check_rows(rows_of(cols), "INR", NOW))
+
+
+def test_new_execution_ids_are_uuid7_in_time_order() -> None:
+    before = datetime.now(UTC)
+    first, second = time_ordered_ids(2000), time_ordered_ids(2000)
+    ids = [uuid.UUID(text) for text in first + second]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
+    assert len(set(ids)) == 4000
+    assert first == sorted(first) and [str(u) for u in ids[:2000]] == first
+    stamp = datetime.fromtimestamp((ids[0].int >> 80) / 1000, UTC)
+    assert abs((stamp - before).total_seconds()) < 5
+    columns = check_rows([row(), row(fingerprint="h:def:0")], "INR", NOW)[0]
+    params = columns.params()
+    assert params[:-1] == columns.joined() and params[-1].count("\x1f") == 2

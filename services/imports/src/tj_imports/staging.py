@@ -123,7 +123,8 @@ def _size(row: ParsedRow) -> int:
 
 def _plain(number: Decimal) -> str:
     """A decimal in positional notation (``100``, not ``1E+2``): the form trades checks fastest."""
-    return format(number, "f")
+    text = str(number)
+    return format(number, "f") if "E" in text else text
 
 
 class ColumnBatch:
@@ -134,6 +135,7 @@ class ColumnBatch:
     FIELDS = STAGED_FIELDS
 
     def __init__(self) -> None:
+        self.rows = 0
         self.bytes = 0
         self.symbol: list[str] = []
         self.exchange: list[str] = []
@@ -154,9 +156,10 @@ class ColumnBatch:
         self.day_level: list[bool | None] = []
 
     def __len__(self) -> int:
-        return len(self.line)
+        return self.rows
 
-    def add(self, row: ParsedRow, fingerprint: str) -> None:
+    def add(self, row: ParsedRow, fingerprint: str, size: int) -> None:
+        """One more row; ``size`` is its _size."""
         self.symbol.append(row.symbol)
         self.exchange.append(row.exchange)
         self.segment.append(row.segment)
@@ -174,7 +177,8 @@ class ColumnBatch:
         self.line.append(row.line)
         self.source_timezone.append(row.source_timezone)
         self.day_level.append(True if row.day_level else None)
-        self.bytes += _size(row)
+        self.rows += 1
+        self.bytes += size
 
     def payload(self) -> dict[str, list[Any]]:
         """The ``columns`` of the command: a field that no row has is left out."""
@@ -226,10 +230,10 @@ class Batcher:
                     chunk.day_level = True
                 current = self.current
                 size = _size(item)
-                if len(current) and (len(current) >= MAX_STAGE_BATCH or current.bytes + size > MAX_BATCH_BYTES):
+                if current.rows and (current.rows >= MAX_STAGE_BATCH or current.bytes + size > MAX_BATCH_BYTES):
                     chunk.batches.append(current.payload())
                     current = self.current = ColumnBatch()
-                current.add(item, fingerprint(item))
+                current.add(item, fingerprint(item), size)
             if deadline is not None and chunk.rows % 256 == 0 and time.monotonic() > deadline:
                 break
         if chunk.done and len(self.current):

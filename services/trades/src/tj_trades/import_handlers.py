@@ -125,7 +125,7 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
                             delivery.envelope.id,
                             command.import_id,
                             committed[command.account_id],
-                            *columns.joined(),
+                            *columns.params(),
                         )
                     )
                     await asyncio.sleep(0)  # the INSERT goes out before the next batch is checked
