@@ -130,11 +130,14 @@ async def refresh(session: AsyncSession, user_id: uuid.UUID, wait: float | None 
         days[r.account_id].add(r.day)
         group = (r.account_id, r.instrument)
         since[group] = min(since.get(group, r.day), r.day)
+    fresh: dict[Any, tradebook.ExecutionCharges] = {}  # just estimated and stored: not read back
     for account_id, account_days in days.items():
         first = min(account_days)
-        for group in await _recharge(session, user_id, account_id, account_days, accounts):
+        changed, charges = await _recharge(session, user_id, account_id, account_days, accounts)
+        fresh.update(charges)
+        for group in changed:
             since[group] = min(since.get(group, first), first)
-    await _recompute(session, user_id, set(since), accounts, since=since)
+    await _recompute(session, user_id, set(since), accounts, since=since, fresh=fresh)
     await _clean(session, user_id, locked)
     return len(since)
 
@@ -281,9 +284,9 @@ async def _recharge(
     account_id: uuid.UUID,
     days: set[date],
     accounts: Mapping[uuid.UUID, Mapping[str, Any]],
-) -> set[tuple[uuid.UUID, str]]:
-    """Re-estimate the charges of the account's executions on these IST days; the groups whose
-    executions' charges changed."""
+) -> tuple[set[tuple[uuid.UUID, str]], dict[Any, tradebook.ExecutionCharges]]:
+    """Re-estimate (and store) the charges of the account's executions on these IST days; the
+    groups whose executions' charges changed, and the charges."""
     first = datetime.combine(min(days), time(), IST)
     last = datetime.combine(max(days) + timedelta(days=1), time(), IST)
     rows = [
@@ -298,7 +301,7 @@ async def _recharge(
         if ist_day(r["executed_at"]) in days
     ]
     if not rows:
-        return set()
+        return set(), {}
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
     charges = await asyncio.to_thread(tradebook.charges_of, rows, accounts)
     stored = (
@@ -308,7 +311,7 @@ async def _recharge(
     ).all()
     changed = await asyncio.to_thread(_changed_groups, rows, charges, stored)
     await _store_charges(session, user_id, charges)
-    return changed
+    return changed, charges
 
 
 def _changed_groups(
@@ -355,8 +358,10 @@ async def _recompute(
     charges: tradebook.Charges | None = None,
     since: Mapping[tuple[uuid.UUID, str], date] | None = None,
     bounds: Mapping[tuple[uuid.UUID, str], datetime] | None = None,
+    fresh: Mapping[Any, tradebook.ExecutionCharges] | None = None,
 ) -> None:
-    """Store the round trips of the groups (all with None) from their executions' stored charges.
+    """Store the round trips of the groups (all with None) from their executions' stored charges
+    (``fresh``: charges this transaction has just stored, which need not be read back).
 
     With ``since`` (each group's earliest changed IST day), only what follows the group's last
     flat point before that day is recomputed (see :func:`_flat_points`): the trades before it
@@ -378,12 +383,15 @@ async def _recompute(
             if groups is None or _after_bound(r, groups, bounds)
         ]
     if charges is None:
-        stored = await session.execute(
-            select(execution_charges).where(
-                among(execution_charges.c.execution_id, (r["id"] for r in rows), PG_UUID(as_uuid=True))
+        fresh = fresh or {}
+        known: dict[Any, tradebook.ExecutionCharges] = {}
+        unread = [r["id"] for r in rows if r["id"] not in fresh]
+        if unread:
+            stored = await session.execute(
+                select(execution_charges).where(among(execution_charges.c.execution_id, unread, PG_UUID(as_uuid=True)))
             )
-        )
-        known = await asyncio.to_thread(_stored_charges, stored.all())
+            known = await asyncio.to_thread(_stored_charges, stored.all())
+        known.update((r["id"], fresh[r["id"]]) for r in rows if r["id"] in fresh)
         missing = [r for r in rows if r["id"] not in known]
         if missing:  # never marked (cannot happen through the handlers): estimate their days now
             by_account: dict[uuid.UUID, set[date]] = defaultdict(set)
