@@ -37,7 +37,7 @@ from tj_imports.formats import registry
 from tj_imports.formats.base import FormatParser, ImportFileError, ParseOptions, ParseResult, Source, UnknownFormat
 from tj_imports.models import import_jobs
 from tj_imports.repository import Row
-from tj_imports.staging import Batcher, Chunk
+from tj_imports.staging import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,6 @@ class ImportWorker:
     # -- one import ---------------------------------------------------------------------------
     async def run_job(self, job: Row) -> None:
         published = 0
-        reading: asyncio.Future[Chunk] | None = None
         with tempfile.TemporaryDirectory(prefix="tj-import-") as folder:
             path = Path(folder) / "upload"
             began = time.monotonic()
@@ -167,14 +166,10 @@ class ImportWorker:
                 in_flight: list[asyncio.Future[Any]] = []
                 done = False
                 day_level = parser.day_level
-                # The next chunk is parsed (in a thread) while this one is sent and checkpointed.
-                reading = self._read(batcher)
                 while not done:
-                    chunk = await reading
+                    chunk = await asyncio.to_thread(batcher.take, CHUNK_ROWS, PROGRESS_SECONDS)
                     clock = _lap(timings, "read", clock)
                     done = chunk.done
-                    if not done:
-                        reading = self._read(batcher)
                     # Sent without waiting for each acknowledgement (the idempotent producer
                     # keeps their order); all are confirmed before the file counts as read.
                     for batch in chunk.batches:
@@ -215,34 +210,15 @@ class ImportWorker:
                     },
                 )
             except Stopped:
-                await self._settle(reading)
                 await self._discard(job, "cancelled", published)
             except ImportFileError as exc:
-                await self._settle(reading)
                 await self._fail(job, exc.code, exc.detail, published)
             except asyncio.CancelledError:
-                await self._settle(reading)
                 raise  # shutting down: the sweep of a live replica (or this one, restarted) fails it
             except Exception as exc:
-                await self._settle(reading)
                 log.exception("import failed", extra={"fields": {"import_id": str(job["id"])}})
                 detail = f"the import failed unexpectedly ({type(exc).__name__})"
                 await self._fail(job, "InternalError", detail, published)
-
-    @staticmethod
-    def _read(batcher: Batcher) -> asyncio.Future[Chunk]:
-        """The next chunk of rows, parsed in a worker thread."""
-        return asyncio.ensure_future(asyncio.to_thread(batcher.take, CHUNK_ROWS, PROGRESS_SECONDS))
-
-    @staticmethod
-    async def _settle(reading: asyncio.Future[Chunk] | None) -> None:
-        """Let a chunk still being parsed finish (a thread cannot be interrupted; it takes at
-        most about PROGRESS_SECONDS) before the file goes, its outcome no longer wanted."""
-        if reading is not None and not reading.done():
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.shield(reading)
-        if reading is not None and reading.done() and not reading.cancelled():
-            reading.exception()  # retrieved: an error of an abandoned chunk is not reported again
 
     async def _open(self, job: Row, path: Path) -> tuple[FormatParser, Iterator[ParseResult]]:
         options = ParseOptions(timezone=job["timezone"])
