@@ -69,12 +69,6 @@ def fills(count: int, seed: int, staged: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def columnar(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """Rows as the ``columns`` of a StageImportBatch (null where a row has no value)."""
-    names = sorted({name for row in rows for name in row})
-    return {name: [row.get(name) for row in rows] for name in names}
-
-
 async def setup_account(url: str) -> tuple[uuid.UUID, uuid.UUID]:
     import asyncpg
     from sqlalchemy.engine import make_url
@@ -140,7 +134,7 @@ async def run(bootstrap: str, url: str, staged: int, recorded: int) -> dict[str,
                 "account_id": str(account_id),
                 "batch_no": n,
                 # Column by column, as the imports service sends them (tj_imports.staging.ColumnBatch).
-                "columns": columnar(rows[start : start + BATCH]),
+                "columns": contract.staged_columns(rows[start : start + BATCH]),
             },
         )
         for n, start in enumerate(range(0, len(rows), BATCH))

@@ -11,7 +11,13 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from tj_common.contracts.trades import MAX_STAGE_BATCH, STAGED_FIELDS, StagedExecutionIn, StageImportBatch
+from tj_common.contracts.trades import (
+    MAX_STAGE_BATCH,
+    STAGED_FIELDS,
+    StagedExecutionIn,
+    StageImportBatch,
+    staged_rows,
+)
 from tj_imports.formats.base import ParsedRow, ParseResult, RowError
 from tj_imports.staging import MAX_BATCH_BYTES, Batcher, Fingerprints, staged_row
 
@@ -99,7 +105,7 @@ def test_a_batch_is_the_staged_rows_column_by_column() -> None:
     fingerprints = Fingerprints()
     for n, parsed_row in enumerate(parsed):
         staged = staged_row(parsed_row, fingerprints.of(parsed_row))
-        from_columns = {name: values[n] for name, values in columns.items() if values[n] is not None}
+        from_columns = staged_rows(columns)[n]
         assert StagedExecutionIn.model_validate(from_columns) == StagedExecutionIn.model_validate(staged)
     assert columns["quantity"][1] == "100"  # not "1E+2"
     assert columns["day_level"] == [None, True, None]

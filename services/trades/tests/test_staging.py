@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tj_common.contracts import trades as contract
-from tj_trades.staging import Columns, _fast_columns, check_columns, check_rows, rows_of, time_ordered_ids
+from tj_trades.staging import Columns, _fast_columns, check_columns, check_rows, time_ordered_ids
 
 NOW = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
 
@@ -164,11 +164,6 @@ def canonical(n: int, **changes: Any) -> dict[str, Any]:
     return {**body, **changes}
 
 
-def columnar(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    names = sorted({name for r in rows for name in r})
-    return {name: [r.get(name) for r in rows] for name in names}
-
-
 def outcome(result: tuple[Columns, list[contract.StagedRowRejected]]) -> tuple[list[str], list[tuple[int, str]]]:
     columns, rejected = result
     return columns.joined(), [(r.line, r.reason) for r in rejected]
@@ -176,7 +171,7 @@ def outcome(result: tuple[Columns, list[contract.StagedRowRejected]]) -> tuple[l
 
 def test_a_batch_as_the_imports_service_writes_it_is_checked_a_column_at_a_time() -> None:
     rows = [canonical(n) for n in range(50)] + [canonical(50, fees="12.5", product="MIS", day_level=True)]
-    cols = columnar(rows)
+    cols = contract.staged_columns(rows)
     fast = _fast_columns(cols, "INR", NOW)
     assert fast is not None  # no value goes through check_rows
     assert outcome(fast) == outcome(check_rows(rows, "INR", NOW))
@@ -221,9 +216,9 @@ def test_a_batch_as_the_imports_service_writes_it_is_checked_a_column_at_a_time(
 def test_a_batch_with_any_other_value_is_checked_as_rows(change: dict[str, Any]) -> None:
     rows = [canonical(n) for n in range(5)]
     rows[3] = {**rows[3], **change}
-    cols = columnar(rows)
+    cols = contract.staged_columns(rows)
     assert _fast_columns(cols, "INR", NOW) is None
-    assert outcome(check_columns(cols, "INR", NOW)) == outcome(check_rows(rows_of(cols), "INR", NOW))
+    assert outcome(check_columns(cols, "INR", NOW)) == outcome(check_rows(contract.staged_rows(cols), "INR", NOW))
 
 
 def test_a_column_left_out_or_null_is_an_absent_field() -> None:
@@ -231,13 +226,13 @@ def test_a_column_left_out_or_null_is_an_absent_field() -> None:
     for r in rows:
         del r["exchange"], r["currency"]
     rows[1]["broker_order_id"] = None
-    cols = columnar(rows)
+    cols = contract.staged_columns(rows)
     assert "exchange" not in cols
     fast = _fast_columns(cols, "INR", NOW)
     assert fast is not None
     values = dict(zip(Columns.NAMES, fast[0].values, strict=True))
     assert values["exchange"] == ["NSE"] * 3 and values["currency"] == ["INR"] * 3
-    assert outcome(fast) == outcome(check_rows(rows_of(cols), "INR", NOW))
+    assert outcome(fast) == outcome(check_rows(contract.staged_rows(cols), "INR", NOW))
 
 
 _values = st.one_of(
@@ -258,8 +253,8 @@ _fields = st.sampled_from(sorted(contract.StagedExecutionIn.model_fields))
 def test_check_columns_is_check_rows(changes: list[dict[str, Any]], canonical_base: bool) -> None:
     """Whatever the values, a columnar batch gets exactly what its rows get."""
     rows = [{**(canonical(n) if canonical_base else row(line=n + 1)), **c} for n, c in enumerate(changes)]
-    cols = columnar(rows)
-    assert outcome(check_columns(cols, "INR", NOW)) == outcome(check_rows(rows_of(cols), "INR", NOW))
+    cols = contract.staged_columns(rows)
+    assert outcome(check_columns(cols, "INR", NOW)) == outcome(check_rows(contract.staged_rows(cols), "INR", NOW))
 
 
 def test_new_execution_ids_are_uuid7_in_time_order() -> None:

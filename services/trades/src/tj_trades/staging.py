@@ -51,10 +51,7 @@ class BatchHeader(BaseModel):
 
     @model_validator(mode="after")
     def _one_form(self) -> BatchHeader:
-        if (self.executions is None) == (self.columns is None):
-            raise ValueError("a batch has either executions (rows) or columns")
-        if self.columns is not None:
-            contract.check_staged_columns(self.columns)
+        contract.check_batch_form(self.executions, self.columns)
         return self
 
     def check(self, base_currency: str, now: datetime) -> tuple[Columns, list[contract.StagedRowRejected]]:
@@ -299,15 +296,6 @@ def check_rows(
     return columns, rejected
 
 
-def rows_of(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """A columnar batch as rows; a null is an absent field (so an absent exchange is NSE)."""
-    names = list(columns)
-    return [
-        {name: value for name, value in zip(names, values, strict=True) if value is not None}
-        for values in zip(*columns.values(), strict=True)
-    ]
-
-
 # Whole columns in the form the imports service writes them, checked with one regular expression
 # each over the column joined by the unit separator (every value preceded by one). A column that is
 # not entirely in this form sends the batch to check_rows, value by value, which is the definition:
@@ -426,7 +414,7 @@ def check_columns(
     fast = _fast_columns(columns, base_currency, now)
     if fast is not None:
         return fast
-    return check_rows(rows_of(columns), base_currency, now)
+    return check_rows(contract.staged_rows(columns), base_currency, now)
 
 
 def _explain(row: Any) -> str:
@@ -481,31 +469,6 @@ async def committed_imports(session: AsyncSession, account_id: uuid.UUID) -> lis
         select(imports.c.import_id).where(imports.c.account_id == account_id, imports.c.status == "committed")
     )
     return list(rows.scalars())
-
-
-async def stage(
-    session: AsyncSession,
-    *,
-    user_id: uuid.UUID,
-    account_id: uuid.UUID,
-    command_id: uuid.UUID,
-    import_id: uuid.UUID,
-    columns: Columns,
-) -> int:
-    """Store the rows that are new to the account and to the import; the number stored."""
-    if not len(columns):
-        return 0
-    connection = await driver(session)
-    status: str = await connection.execute(
-        STAGE_SQL,
-        user_id,
-        account_id,
-        command_id,
-        import_id,
-        await committed_imports(session, account_id),
-        *columns.params(),
-    )
-    return int(status.rsplit(" ", 1)[-1])
 
 
 # Rows of the import that became duplicates after they were staged: the same fingerprint or broker

@@ -494,9 +494,14 @@ class StagedExecutionIn(ExecutionIn):
 STAGED_FIELDS = tuple(StagedExecutionIn.model_fields)
 
 
-def check_staged_columns(columns: Mapping[str, list[Any]]) -> int:
-    """The number of rows of a columnar batch; ValueError when its shape is wrong (a name that is
-    no field of StagedExecutionIn, columns of different lengths, no rows or too many)."""
+def check_batch_form(executions: list[Any] | None, columns: Mapping[str, list[Any]] | None) -> None:
+    """ValueError unless a batch has exactly one of its two forms, and its columns (if that is
+    the form) a right shape: names that are fields of StagedExecutionIn, the same length, 1 to
+    MAX_STAGE_BATCH rows."""
+    if (executions is None) == (columns is None):
+        raise ValueError("a batch has either executions (rows) or columns")
+    if columns is None:
+        return
     unknown = sorted(set(columns) - set(STAGED_FIELDS))
     if unknown:
         raise ValueError(f"unknown columns: {', '.join(unknown)}")
@@ -506,7 +511,21 @@ def check_staged_columns(columns: Mapping[str, list[Any]]) -> int:
     rows = lengths.pop()
     if not 1 <= rows <= MAX_STAGE_BATCH:
         raise ValueError(f"a batch has 1 to {MAX_STAGE_BATCH} rows, not {rows}")
-    return rows
+
+
+def staged_columns(rows: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Rows (field -> value) as the ``columns`` of a batch: null where a row has no value."""
+    names = sorted({name for row in rows for name in row})
+    return {name: [row.get(name) for row in rows] for name in names}
+
+
+def staged_rows(columns: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    """The ``columns`` of a batch as rows; a null is an absent field (so an absent exchange is NSE)."""
+    names = list(columns)
+    return [
+        {name: value for name, value in zip(names, values, strict=True) if value is not None}
+        for values in zip(*columns.values(), strict=True)
+    ]
 
 
 class StageImportBatch(BaseModel):
@@ -526,10 +545,7 @@ class StageImportBatch(BaseModel):
 
     @model_validator(mode="after")
     def _one_form(self) -> StageImportBatch:
-        if (self.executions is None) == (self.columns is None):
-            raise ValueError("a batch has either executions (rows) or columns")
-        if self.columns is not None:
-            check_staged_columns(self.columns)
+        check_batch_form(self.executions, self.columns)
         return self
 
 
