@@ -51,6 +51,9 @@ _SEGMENTS = {
     instruments.Segment.OPTIONS: ch.Segment.OPTIONS,
 }
 _PRODUCTS = {"MIS": ch.Product.INTRADAY, "CNC": ch.Product.DELIVERY}
+# Stored sides as the engines' enums, by lookup (calling the enum class is slower by far).
+_ENGINE_SIDES = {side.value: side for side in ch.Side}
+_SIDES = {side.value: side for side in Side}
 
 
 def execution_charges(
@@ -109,7 +112,7 @@ def broker_charges(fees: Decimal | str | None, typed: Mapping[str, Any] | None) 
 
 
 def lines_of(breakdown: ch.ChargeBreakdown) -> Lines:
-    return {name: value for name in ch.LINE_NAMES if (value := getattr(breakdown, name)) is not None}
+    return dict(breakdown.lines())
 
 
 def ordered(lines: Mapping[str, Any]) -> Lines:
@@ -141,18 +144,29 @@ def _estimate(rows: list[dict[str, Any]], plan: ch.BrokeragePlan) -> dict[uuid.U
     for row in rows:
         grouped[(*_order_key(row), ch.ist_trade_date(row["executed_at"]))].append(row)
     orders: list[ch.ExecutedOrder] = []
+    ids: dict[str, Any] = {}  # the engine's fill id -> the execution's own id
+    segments: dict[tuple[str, str, str | None], ch.Segment] = {}  # (exchange, symbol, segment) -> its class
     for (order_id, side, symbol, exchange, day), fills in grouped.items():
-        segment = _segment(fills[0])
+        first = fills[0]
+        scrip = (exchange, symbol, first["segment"])
+        segment = segments.get(scrip)
+        if segment is None:
+            segment = segments[scrip] = _segment(first)
+        engine_fills = []
+        for f in fills:
+            fill_id = str(f["id"])
+            ids[fill_id] = f["id"]
+            engine_fills.append(ch.Fill(fill_id, Decimal(f["quantity"]), Decimal(f["price"])))
         orders.append(
             ch.ExecutedOrder(
                 order_id=f"{order_id}:{side}:{symbol}:{day.isoformat()}",
                 instrument=symbol,
                 exchange=_INDIAN_EXCHANGES[exchange],
                 segment=segment,
-                side=ch.Side(side),
+                side=_ENGINE_SIDES.get(side) or ch.Side(side),
                 trade_date=day,
-                fills=tuple(ch.Fill(str(f["id"]), Decimal(f["quantity"]), Decimal(f["price"])) for f in fills),
-                product=_PRODUCTS.get(fills[0]["product"] or "") if segment == ch.Segment.EQUITY else None,
+                fills=tuple(engine_fills),
+                product=_PRODUCTS.get(first["product"] or "") if segment == ch.Segment.EQUITY else None,
             )
         )
     # One contract note per trade date: a day the rate table does not cover leaves that day's
@@ -165,18 +179,16 @@ def _estimate(rows: list[dict[str, Any]], plan: ch.BrokeragePlan) -> dict[uuid.U
     priced: list[ch.PricedOrder] = []
     for order, estimate in zip(orders, estimates, strict=True):
         if estimate is None:
-            result.update((uuid.UUID(f.fill_id), NO_CHARGES) for f in order.fills)
+            result.update((ids[f.fill_id], NO_CHARGES) for f in order.fills)
         else:
             priced.append(estimate)
     for item in priced:
         if len(item.order.fills) == 1:  # the common case: nothing to share out
             charges = item.charges
-            result[uuid.UUID(item.order.fills[0].fill_id)] = ExecutionCharges(
-                charges.total, "estimated", lines_of(charges)
-            )
+            result[ids[item.order.fills[0].fill_id]] = ExecutionCharges(charges.total, "estimated", lines_of(charges))
             continue
         for fill_id, breakdown in ch.charges_per_fill(item.order, item.charges).items():
-            result[uuid.UUID(fill_id)] = ExecutionCharges(breakdown.total, "estimated", lines_of(breakdown))
+            result[ids[fill_id]] = ExecutionCharges(breakdown.total, "estimated", lines_of(breakdown))
     return result
 
 
@@ -310,7 +322,7 @@ def book(
                 execution_id=row["id"],
                 account_id=row["account_id"],
                 symbol=f"{row['exchange']}:{row['symbol']}",
-                side=Side(row["side"]),
+                side=_SIDES.get(row["side"]) or Side(row["side"]),
                 quantity=quantity,
                 price=Decimal(row["price"]),
                 executed_at=row["executed_at"],

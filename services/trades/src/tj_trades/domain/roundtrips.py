@@ -144,6 +144,7 @@ def build_round_trips(fills: Iterable[Fill], *, long_only_accounts: Collection[I
     """
     groups: dict[tuple[str, str], list[Fill]] = {}
     seen: set[str] = set()
+    accounts: dict[Id, str] = {}  # each account id as text, made once
     for fill in fills:
         key = str(fill.execution_id)
         if key in seen:
@@ -155,14 +156,17 @@ def build_round_trips(fills: Iterable[Fill], *, long_only_accounts: Collection[I
             raise ValueError(f"execution {fill.execution_id}: quantity must be positive, got {fill.quantity}")
         if fill.executed_at.tzinfo is None:
             raise ValueError(f"execution {fill.execution_id}: executed_at must be timezone-aware")
-        groups.setdefault((str(fill.account_id), fill.symbol), []).append(fill)
+        account = accounts.get(fill.account_id)
+        if account is None:
+            account = accounts[fill.account_id] = str(fill.account_id)
+        groups.setdefault((account, fill.symbol), []).append(fill)
 
     long_only = {str(a) for a in long_only_accounts}
     trades: list[tuple[SortKey, RoundTrip]] = []
     with localcontext(_CONTEXT):
         for (account, _), group in groups.items():
-            group.sort(key=_sort_key)
-            trades.extend(_walk(group, account in long_only))
+            keyed = sorted(((_sort_key(fill), fill) for fill in group), key=_first)
+            trades.extend(_walk(keyed, account in long_only))
     trades.sort(key=lambda kt: kt[0])
     return [trade for _, trade in trades]
 
@@ -278,11 +282,16 @@ def _split_charges(charges: Decimal, part: Decimal, whole: Decimal) -> tuple[Dec
     return first, charges - first
 
 
-def _walk(group: list[Fill], long_only: bool) -> list[tuple[SortKey, RoundTrip]]:
+def _first(item: tuple[SortKey, Fill]) -> SortKey:
+    return item[0]
+
+
+def _walk(group: list[tuple[SortKey, Fill]], long_only: bool) -> list[tuple[SortKey, RoundTrip]]:
+    """The trades of one position's fills (each with its sort key), in that order."""
     out: list[tuple[SortKey, RoundTrip]] = []
-    multiplier = group[0].multiplier
+    multiplier = group[0][1].multiplier
     current: _Open | None = None
-    for fill in group:
+    for key, fill in group:
         if fill.multiplier != multiplier:
             raise ValueError(
                 f"execution {fill.execution_id}: multiplier {fill.multiplier} differs from {multiplier} "
@@ -304,10 +313,10 @@ def _walk(group: list[Fill], long_only: bool) -> list[tuple[SortKey, RoundTrip]]
         if current is not None:
             current.add(fill, remaining, charges)
         elif is_buy or not long_only:
-            current = _Open(is_buy, fill, _sort_key(fill))
+            current = _Open(is_buy, fill, key)
             current.add(fill, remaining, charges)
         else:
-            out.append((_sort_key(fill), _unmatched(fill, remaining, charges, multiplier)))
+            out.append((key, _unmatched(fill, remaining, charges, multiplier)))
     if current is not None:
         out.append((current.sort_key, current.finish(multiplier, None)))
     return out

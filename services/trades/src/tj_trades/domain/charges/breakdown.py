@@ -6,9 +6,10 @@ paisa, and building a breakdown from the charges a broker's file reports.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
+from operator import attrgetter
 from typing import Literal, TypedDict
 
 from tj_common.contracts.trades import CHARGE_LINES
@@ -50,16 +51,11 @@ class ChargeBreakdown:
 
     def __post_init__(self) -> None:
         # The total is derived, never passed: it cannot drift from its lines.
-        object.__setattr__(self, "total", sum((v for _, v in self.lines()), ZERO))
+        object.__setattr__(self, "total", sum([v for v in _line_values(self) if v is not None], ZERO))
 
     def lines(self) -> list[tuple[str, Decimal]]:
         """The lines that are present, as (name, amount), in contract-note order."""
-        present: list[tuple[str, Decimal]] = []
-        for name in LINE_NAMES:
-            value: Decimal | None = getattr(self, name)
-            if value is not None:
-                present.append((name, value))
-        return present
+        return [(name, value) for name, value in zip(LINE_NAMES, _line_values(self), strict=True) if value is not None]
 
     def line(self, name: str) -> Decimal | None:
         if name not in LINE_NAMES:
@@ -82,6 +78,9 @@ def _line_fields() -> tuple[str, ...]:
 
 
 _line_fields()
+# Every line's value (None where absent) in LINE_NAMES order, in one call: a breakdown is made for
+# every order and fill the projection prices, and getattr name by name was a tenth of its time.
+_line_values: Callable[[ChargeBreakdown], tuple[Decimal | None, ...]] = attrgetter(*LINE_NAMES)
 
 
 def allocate_by_weights(

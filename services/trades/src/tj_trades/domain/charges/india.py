@@ -100,7 +100,7 @@ class ExecutedOrder:
             raise ValueError(f"order {self.order_id}: no fills")
         if self.multiplier <= 0:
             raise ValueError(f"order {self.order_id}: multiplier must be positive")
-        if len({f.fill_id for f in self.fills}) != len(self.fills):
+        if len(self.fills) > 1 and len({f.fill_id for f in self.fills}) != len(self.fills):
             raise ValueError(f"order {self.order_id}: fill ids must be unique")
         if self.exercised and self.segment is not Segment.OPTIONS:
             # Currency options bear no STT on exercise: price them as ordinary orders.

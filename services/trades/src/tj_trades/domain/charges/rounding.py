@@ -39,7 +39,9 @@ def distribute(total: Decimal, weights: Sequence[Decimal], quantum: Decimal = PA
     shares = [whole * w / effective_sum for w in effective]
     floors = [int(s.to_integral_value(rounding=ROUND_FLOOR)) for s in shares]
     left = whole - sum(floors)
-    by_remainder = sorted(range(len(shares)), key=lambda i: (-(shares[i] - floors[i]), i))
-    for i in by_remainder[:left]:
-        floors[i] += 1
+    if left:
+        remainders = [s - f for s, f in zip(shares, floors, strict=True)]
+        # Largest remainder first; a stable sort keeps equal remainders in index order.
+        for i in sorted(range(len(shares)), key=remainders.__getitem__, reverse=True)[:left]:
+            floors[i] += 1
     return [sign * n * quantum for n in floors]
