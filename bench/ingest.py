@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             lambda: run(settings.kafka_bootstrap_servers, database.service_urls["trades"], args.staged, args.recorded)
         )
         committed_rate = measured["staged_import"]["executions_per_s_committed"]
+        trades_rate = measured["staged_import"]["executions_per_s_into_trades"]
         report = {
             "benchmark": "ingest",
             "at": started.isoformat(),
@@ -294,9 +295,18 @@ def main(argv: list[str] | None = None) -> int:
                 "pass": committed_rate >= GOAL,
                 "measured_as": "staged import: first publish to ImportCommitted (executions visible)",
             },
+            # The goal's stricter reading: until the round trips are stored (projection caught up).
+            "goal_into_trades": {
+                "executions_per_s": GOAL,
+                "value": trades_rate,
+                "pass": trades_rate >= GOAL,
+                "measured_as": "staged import: first publish to the projection caught up (trades stored)",
+            },
         }
         write_report(report, Path(args.output_dir), "ingest")
-        print(f"goal ingest >= {GOAL:,.0f}/s: {'PASS' if report['goal']['pass'] else 'FAIL'} ({committed_rate:,}/s)")
+        for key, label in (("goal", "committed"), ("goal_into_trades", "into trades")):
+            verdict = "PASS" if report[key]["pass"] else "FAIL"
+            print(f"goal ingest >= {GOAL:,.0f}/s, {label}: {verdict} ({report[key]['value']:,}/s)")
         return 0
     except KeyboardInterrupt:
         return 130

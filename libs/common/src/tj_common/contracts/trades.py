@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
@@ -513,7 +513,7 @@ def check_batch_form(executions: list[Any] | None, columns: Mapping[str, list[An
         raise ValueError(f"a batch has 1 to {MAX_STAGE_BATCH} rows, not {rows}")
 
 
-def staged_columns(rows: list[Mapping[str, Any]]) -> dict[str, list[Any]]:
+def staged_columns(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """Rows (field -> value) as the ``columns`` of a batch: null where a row has no value."""
     names = sorted({name for row in rows for name in row})
     return {name: [row.get(name) for row in rows] for name in names}
