@@ -135,7 +135,6 @@ class ColumnBatch:
     FIELDS = STAGED_FIELDS
 
     def __init__(self) -> None:
-        self.rows = 0
         self.bytes = 0
         self.symbol: list[str] = []
         self.exchange: list[str] = []
@@ -156,7 +155,7 @@ class ColumnBatch:
         self.day_level: list[bool | None] = []
 
     def __len__(self) -> int:
-        return self.rows
+        return len(self.line)
 
     def add(self, row: ParsedRow, fingerprint: str, size: int) -> None:
         """One more row; ``size`` is its _size."""
@@ -177,7 +176,6 @@ class ColumnBatch:
         self.line.append(row.line)
         self.source_timezone.append(row.source_timezone)
         self.day_level.append(True if row.day_level else None)
-        self.rows += 1
         self.bytes += size
 
     def payload(self) -> dict[str, list[Any]]:
@@ -230,7 +228,8 @@ class Batcher:
                     chunk.day_level = True
                 current = self.current
                 size = _size(item)
-                if current.rows and (current.rows >= MAX_STAGE_BATCH or current.bytes + size > MAX_BATCH_BYTES):
+                rows = len(current)
+                if rows and (rows >= MAX_STAGE_BATCH or current.bytes + size > MAX_BATCH_BYTES):
                     chunk.batches.append(current.payload())
                     current = self.current = ColumnBatch()
                 current.add(item, fingerprint(item), size)

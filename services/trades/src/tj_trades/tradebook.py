@@ -51,8 +51,8 @@ _SEGMENTS = {
     instruments.Segment.OPTIONS: ch.Segment.OPTIONS,
 }
 _PRODUCTS = {"MIS": ch.Product.INTRADAY, "CNC": ch.Product.DELIVERY}
-# Stored sides as the engines' enums, by lookup (calling the enum class is slower by far).
-_ENGINE_SIDES = {side.value: side for side in ch.Side}
+# Stored sides as the domain's enum (the charges and round-trip engines share it), by lookup:
+# calling the enum class is slower by far.
 _SIDES = {side.value: side for side in Side}
 
 
@@ -163,7 +163,7 @@ def _estimate(rows: list[dict[str, Any]], plan: ch.BrokeragePlan) -> dict[uuid.U
                 instrument=symbol,
                 exchange=_INDIAN_EXCHANGES[exchange],
                 segment=segment,
-                side=_ENGINE_SIDES.get(side) or ch.Side(side),
+                side=_SIDES.get(side) or Side(side),
                 trade_date=day,
                 fills=tuple(engine_fills),
                 product=_PRODUCTS.get(first["product"] or "") if segment == ch.Segment.EQUITY else None,
