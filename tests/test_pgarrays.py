@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tj_trades import pgarrays, staging
+from tj_trades import pgarrays
 
 IST = timezone(timedelta(hours=5, minutes=30))
 CASES: list[tuple[list[Any], str]] = [
@@ -45,7 +45,7 @@ async def test_a_joined_column_reads_back_as_the_array(
     db: async_sessionmaker[AsyncSession], values: list[Any], pg_type: str
 ) -> None:
     async with db() as session:
-        connection = await staging.driver(session)
+        connection = await pgarrays.driver(session)
         joined = await connection.fetchval(
             f"SELECT {pgarrays.param(1, pg_type)}", pgarrays.texts(map(text_form, values))
         )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -120,6 +122,17 @@ def instrument_queries(engine: AsyncEngine) -> None:
         elapsed = time.perf_counter() - starts.pop()
         operation, table = describe_statement(statement)
         DB_QUERY_DURATION.labels(operation, table).observe(elapsed)
+
+
+@contextmanager
+def observe_query(operation: str, table: str) -> Iterator[None]:
+    """``db_query_duration_seconds`` of a statement sent straight to the driver (past the
+    engine's events), e.g. an asyncpg bulk insert of joined columns."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        DB_QUERY_DURATION.labels(operation, table).observe(time.perf_counter() - started)
 
 
 def describe_statement(statement: str) -> tuple[str, str]:

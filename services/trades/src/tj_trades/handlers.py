@@ -313,10 +313,17 @@ def _execution_rows(
                 "user_id": user_id,
                 "account_id": account["id"],
                 "command_id": delivery.envelope.id,
-                **execution.model_dump(),
                 "symbol": execution.symbol.upper(),
                 "exchange": execution.exchange.upper(),
+                "segment": execution.segment,
+                "side": execution.side,
+                "quantity": execution.quantity,
+                "price": execution.price,
+                "executed_at": execution.executed_at,
                 "currency": currency,
+                "broker_trade_id": trade_id,
+                "broker_order_id": execution.broker_order_id,
+                "product": execution.product,
                 **stored_charges(execution.fees, execution.charges),
             }
         )
@@ -418,28 +425,26 @@ def _manual_recorded(
     delivery: Delivery, account_id: uuid.UUID, trade_id: uuid.UUID, stored: list[dict[str, Any]]
 ) -> OutboxMessage:
     command = delivery.envelope
-    payload = contract.ManualTradeRecorded(
-        command_id=command.id,
-        account_id=account_id,
-        trade_id=trade_id,
-        executions=[contract.ExecutionOut.model_validate(row) for row in stored],
-    )
+    payload = {
+        "command_id": str(command.id),
+        "account_id": str(account_id),
+        "trade_id": str(trade_id),
+        "executions": [contract.execution_out_json(row) for row in stored],
+    }  # contract.ManualTradeRecorded
     type_ = contract.MANUAL_TRADE_RECORDED
-    event = command.caused(type_, payload.model_dump(mode="json"), message_id=derived_id(command.id, type_))
+    event = command.caused(type_, payload, message_id=derived_id(command.id, type_))
     return OutboxMessage(TRADES_EVENTS.name, event, context=delivery.context)
 
 
 def _recorded(delivery: Delivery, account_id: uuid.UUID, stored: list[dict[str, Any]]) -> OutboxMessage:
     command = delivery.envelope
-    payload = contract.ExecutionsRecorded(
-        command_id=command.id,
-        account_id=account_id,
-        executions=[contract.ExecutionOut.model_validate(row) for row in stored],
-    )
+    payload = {
+        "command_id": str(command.id),
+        "account_id": str(account_id),
+        "executions": [contract.execution_out_json(row) for row in stored],
+    }  # contract.ExecutionsRecorded
     event = command.caused(
-        contract.EXECUTIONS_RECORDED,
-        payload.model_dump(mode="json"),
-        message_id=derived_id(command.id, contract.EXECUTIONS_RECORDED),
+        contract.EXECUTIONS_RECORDED, payload, message_id=derived_id(command.id, contract.EXECUTIONS_RECORDED)
     )
     return OutboxMessage(TRADES_EVENTS.name, event, context=delivery.context)
 

@@ -21,7 +21,7 @@ from tj_common.contracts import trades as contract
 from tj_common.envelope import derived_id
 from tj_common.outbox import Outbox, OutboxMessage
 from tj_common.topics import TRADES_EVENTS
-from tj_trades import projection, repository, staging
+from tj_trades import pgarrays, projection, repository, staging
 from tj_trades.handlers import _reject, _user
 from tj_trades.models import import_batches, imports
 
@@ -92,7 +92,7 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
 
         rows: list[dict[str, Any]] = []
         if work:
-            connection = await staging.driver(session)
+            connection = await pgarrays.driver(session)
             pending: asyncio.Future[str] | None = None
             previous: _Checked | None = None
 

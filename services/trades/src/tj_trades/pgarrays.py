@@ -13,6 +13,9 @@ as an empty array. Values must not contain either control character: :func:`clea
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 SEP = "\x1f"
 NULL = "\x1e"
@@ -35,3 +38,16 @@ def texts(values: Iterable[str | None]) -> str:
     if None in items:
         items = [NULL if v is None else v for v in items]
     return SEP.join(["", *items])
+
+
+async def driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, in the session's transaction.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN with the first statement it executes itself, so a
+    statement sent straight to the driver before any other would run outside the transaction
+    (committed at once, never rolled back): one trivial statement through SQLAlchemy first."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    if not raw.is_in_transaction():  # type: ignore[union-attr]
+        await connection.exec_driver_sql("SELECT 1")
+    return raw

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
-from tj_trades import repository, staging, tradebook
+from tj_trades import pgarrays, repository, tradebook
 from tj_trades.domain.charges.india import IST  # +05:30, without a zone lookup per execution
 from tj_trades.domain.charges.india import ist_trade_date as ist_day
 from tj_trades.domain.metrics import _WORK
@@ -187,7 +187,7 @@ async def _clean(session: AsyncSession, user_id: uuid.UUID, seen: list[Any]) -> 
     ``marked_at``): those stay for the next refresh."""
     if not seen:
         return
-    connection = await staging.driver(session)
+    connection = await pgarrays.driver(session)
     await connection.execute(
         _CLEAN_SQL,
         user_id,
@@ -258,7 +258,7 @@ _STORE_TRADES = (
 async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tradebook.Charges) -> None:
     if not charges:
         return
-    connection = await staging.driver(session)
+    connection = await pgarrays.driver(session)
     # Encoding a large history's lines is seconds of CPU: in a thread, as the charges themselves.
     columns = await asyncio.to_thread(_charge_columns, charges)
     await connection.execute(_STORE_CHARGES, user_id, *columns)
@@ -274,7 +274,7 @@ def _charge_columns(charges: tradebook.Charges) -> tuple[list[Any], list[Any], l
 async def _store_trades(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    connection = await staging.driver(session)
+    connection = await pgarrays.driver(session)
     await connection.execute(_STORE_TRADES, *([r[c] for r in rows] for c, _ in _TRADE_COLUMNS))
 
 
@@ -726,7 +726,7 @@ async def _rollup(
         last_day = max(max(days) for _, _, days in scopes if days)
         low = datetime.combine(first_day - timedelta(days=1), time(), IST)
         high = datetime.combine(last_day + timedelta(days=2), time(), IST)
-    connection = await staging.driver(session)
+    connection = await pgarrays.driver(session)
     closed = await connection.fetch(_CLOSED_TRADES_SQL, user_id, low, high)
     closed.sort(key=close_order)
     made: dict[tuple[str, frozenset[date] | None], list[tuple[Any, ...]]] = {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, and_, any_, bindparam, exists, or_, select, tuple_
@@ -13,6 +15,8 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tj_common.db import observe_query
+from tj_trades import pgarrays
 from tj_trades.models import accounts, executions, imports, trade_annotations, trade_tags
 
 DEFAULT_ACCOUNT = "Default"
@@ -210,14 +214,94 @@ class DefaultAccounts:
         return {u: self.cache[u] for u in users}
 
 
+# The columns a recorded execution is inserted with (recorded_at: the transaction's now()).
+_RECORD_COLUMNS = (
+    ("id", "uuid"),
+    ("user_id", "uuid"),
+    ("account_id", "uuid"),
+    ("command_id", "uuid"),
+    ("symbol", "text"),
+    ("exchange", "text"),
+    ("segment", "text"),
+    ("side", "text"),
+    ("quantity", "numeric"),
+    ("price", "numeric"),
+    ("fees", "numeric"),
+    ("charges", "jsonb"),
+    ("currency", "text"),
+    ("executed_at", "timestamptz"),
+    ("broker_trade_id", "text"),
+    ("broker_order_id", "text"),
+    ("product", "text"),
+)
+# A data-modifying WITH runs to completion whatever the outer query reads; now() is what
+# recorded_at defaults to (the transaction's start), so the stored rows need no RETURNING.
+_RECORD_SQL = (
+    f"WITH stored AS (INSERT INTO trades.executions ({', '.join(c for c, _ in _RECORD_COLUMNS)}) "  # noqa: S608
+    f"SELECT * FROM unnest({', '.join(pgarrays.param(i + 1, t) for i, (_, t) in enumerate(_RECORD_COLUMNS))})) "
+    "SELECT now()"
+)
+_SCALE = Decimal("1e-8")  # NUMERIC(20, 8)
+_FREE_TEXT = ("broker_trade_id", "broker_order_id", "symbol", "exchange", "currency")
+
+
 async def insert_executions(session: AsyncSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert execution rows (as handlers build them: the columns of ``_RECORD_COLUMNS``); the
+    rows as stored, as ``EXECUTION_COLUMNS`` plus ``command_id`` would read them back.
+
+    Each column travels as one joined text parameter (tj_trades.pgarrays): a 1,000-fill command's
+    insert costs ~2 ms of CPU instead of ~25 ms through SQLAlchemy's multi-row VALUES. A value
+    with a separator character of its own (possible only in a free-text id) sends the rows the
+    ordinary way."""
     if not rows:
         return []
-    result = await session.execute(
-        executions.insert().returning(*EXECUTION_COLUMNS, executions.c.command_id, sort_by_parameter_order=True),
-        rows,
-    )
-    return [dict(r._mapping) for r in result.all()]
+    if not all(pgarrays.clean(v) for r in rows for c in _FREE_TEXT if (v := r.get(c)) is not None):
+        result = await session.execute(
+            executions.insert().returning(*EXECUTION_COLUMNS, executions.c.command_id, sort_by_parameter_order=True),
+            rows,
+        )
+        return [dict(r._mapping) for r in result.all()]
+    # An optional column a row leaves out is NULL, as in an ordinary insert.
+    columns = [pgarrays.texts([_text(r.get(c)) for r in rows]) for c, _ in _RECORD_COLUMNS]
+    driver = await pgarrays.driver(session)
+    with observe_query("insert", "executions"):
+        recorded_at = await driver.fetchval(_RECORD_SQL, *columns)
+    return [_as_stored(r, recorded_at) for r in rows]
+
+
+def _text(value: Any) -> str | None:
+    """A value in the text form PostgreSQL reads it back from (see tj_trades.pgarrays)."""
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)  # a UUID or a Decimal (PostgreSQL reads 1E+2 too)
+
+
+def _as_stored(row: dict[str, Any], recorded_at: datetime) -> dict[str, Any]:
+    """A row as the database gives it back: amounts at the column's scale, times in UTC."""
+    fees = row.get("fees")
+    return {
+        "id": row["id"],
+        "account_id": row["account_id"],
+        "symbol": row["symbol"],
+        "exchange": row["exchange"],
+        "segment": row.get("segment"),
+        "side": row["side"],
+        "quantity": row["quantity"].quantize(_SCALE),
+        "price": row["price"].quantize(_SCALE),
+        "executed_at": row["executed_at"].astimezone(UTC),
+        "fees": None if fees is None else fees.quantize(_SCALE),
+        "charges": row.get("charges"),
+        "currency": row["currency"],
+        "broker_trade_id": row.get("broker_trade_id"),
+        "broker_order_id": row.get("broker_order_id"),
+        "product": row.get("product"),
+        "recorded_at": recorded_at,
+        "command_id": row["command_id"],
+    }
 
 
 async def executions_of_command(session: AsyncSession, command_id: uuid.UUID) -> list[dict[str, Any]]:

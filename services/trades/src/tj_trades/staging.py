@@ -432,13 +432,6 @@ def _explain(row: Any) -> str:
     return "invalid row"
 
 
-async def driver(session: AsyncSession) -> Any:
-    """The asyncpg connection under the session (same transaction), for array parameters."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
-
-
 _COLUMN_LIST = ", ".join(("user_id", "account_id", "command_id", "import_id", *Columns.NAMES, "id"))
 _UNNEST = ", ".join(pgarrays.param(i + 6, t) for i, t in enumerate((*Columns.TYPES, "uuid")))
 # Built from the constant column names above. The parameters from $6 on are Columns.params().
@@ -498,7 +491,7 @@ async def remove_collisions(session: AsyncSession, import_row: dict[str, Any]) -
             imports.c.committed_at >= since,
         )
     )
-    connection = await driver(session)
+    connection = await pgarrays.driver(session)
     status: str = await connection.execute(
         COLLISIONS_SQL, import_row["import_id"], import_row["account_id"], since, list(later.scalars())
     )
@@ -506,13 +499,13 @@ async def remove_collisions(session: AsyncSession, import_row: dict[str, Any]) -
 
 
 async def count_rows(session: AsyncSession, import_id: uuid.UUID) -> int:
-    connection = await driver(session)
+    connection = await pgarrays.driver(session)
     count: int = await connection.fetchval("SELECT count(*) FROM trades.executions WHERE import_id = $1", import_id)
     return count
 
 
 async def delete_rows(session: AsyncSession, import_id: uuid.UUID) -> int:
-    connection = await driver(session)
+    connection = await pgarrays.driver(session)
     status: str = await connection.execute("DELETE FROM trades.executions WHERE import_id = $1", import_id)
     return int(status.rsplit(" ", 1)[-1])
 
