@@ -15,6 +15,7 @@ from tj_trades.handlers import make_handlers
 from tj_trades.import_handlers import make_import_handlers
 from tj_trades.models import metadata
 from tj_trades.projection import Refresher
+from tj_trades.projector import ProjectorChild
 from tj_trades.queries import router
 from tj_trades.settings import Settings
 from tj_trades.summary import store_snapshots
@@ -35,12 +36,19 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     # Versions are bumped after each commit, ahead of the relay that publishes the results.
     consumer.on_commit = cache.after_commit(consumer.on_commit)
     runtime.consumer = consumer
-    refresher = Refresher(runtime.sessionmaker, after=store_snapshots)
-    runtime.on_stop.append(refresher.stop)
+    on_start = []
+    if settings.projection_worker != "off":
+        background = (
+            Refresher(runtime.sessionmaker, after=store_snapshots)
+            if settings.projection_worker == "inline"
+            else ProjectorChild()
+        )
+        on_start.append(background.start)
+        runtime.on_stop.append(background.stop)
     app = runtime.create_app(
         title="Trading Journal trades service",
         routers=[router, analytics_router],
-        on_start=[refresher.start],
+        on_start=on_start,
         docs_url=None,
         redoc_url=None,
     )
