@@ -19,7 +19,10 @@ help: ## List the targets
 
 install: ## Install uv (if missing) and the locked Python packages
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
+	@# Our own sources too: every service process (and its projector child) then starts from
+	@# bytecode, even where PYTHONDONTWRITEBYTECODE is set (~7 s of CPU per start without).
+	$(UV) run --frozen python -m compileall -q libs/common/src services/gateway/src services/trades/src services/imports/src services/billing/src >/dev/null
 
 dev: install infra-up db-migrate ## Start infrastructure and all four services, seed a demo user
 	$(RUN) python deploy/local/dev.py
