@@ -1,13 +1,14 @@
 """docker-compose.yml, .env.example and the Kubernetes manifests speak the settings contract.
 
 Every environment name a deployment sets must be a field of ``tj_common.settings.ServiceSettings``
-(upper-cased) or one of its documented aliases, and the published ports must be the ones the
+or of a service's own ``Settings`` (upper-cased) or one of its documented aliases, and the published ports must be the ones the
 native runner and the settings defaults use. A field added to settings.py without a line in
 .env.example, or a typo in a compose variable (which pydantic would silently ignore), fails here.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -54,10 +55,18 @@ _INTERPOLATION = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}")
 _ENV_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
 
 
+def settings_fields() -> dict[str, Any]:
+    """The fields of the shared settings and of each service's own (tj_<service>.settings)."""
+    fields = dict(ServiceSettings.model_fields)
+    for service in APP_SERVICES:
+        fields.update(importlib.import_module(f"tj_{service}.settings").Settings.model_fields)
+    return fields
+
+
 def field_env_names() -> dict[str, set[str]]:
     """Each settings field with every environment name that sets it (name, alias, alias choices)."""
     names: dict[str, set[str]] = {}
-    for field_name, field in ServiceSettings.model_fields.items():
+    for field_name, field in settings_fields().items():
         env = {field_name.upper()}
         if isinstance(field.alias, str):
             env.add(field.alias.upper())
