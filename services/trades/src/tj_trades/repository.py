@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -262,22 +263,23 @@ async def insert_executions(session: AsyncSession, rows: list[dict[str, Any]]) -
         )
         return [dict(r._mapping) for r in result.all()]
     # An optional column a row leaves out is NULL, as in an ordinary insert.
-    columns = [pgarrays.texts([_text(r.get(c)) for r in rows]) for c, _ in _RECORD_COLUMNS]
+    columns = [pgarrays.texts(_TEXT_FORMS[t](r.get(c) for r in rows)) for c, t in _RECORD_COLUMNS]
     driver = await pgarrays.driver(session)
     with observe_query("insert", "executions"):
         recorded_at = await driver.fetchval(_RECORD_SQL, *columns)
     return [_as_stored(r, recorded_at) for r in rows]
 
 
-def _text(value: Any) -> str | None:
-    """A value in the text form PostgreSQL reads it back from (see tj_trades.pgarrays)."""
-    if value is None or type(value) is str:
-        return value
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, dict):
-        return json.dumps(value)
-    return str(value)  # a UUID or a Decimal (PostgreSQL reads 1E+2 too)
+# Each column type's values in the text form PostgreSQL reads them back from (tj_trades.pgarrays),
+# a whole column at a time: a UUID or a Decimal as str (PostgreSQL reads 1E+2 too), an instant
+# in UTC ISO 8601, a document as JSON.
+_TEXT_FORMS: dict[str, Callable[[Iterable[Any]], list[str | None]]] = {
+    "text": list,
+    "uuid": lambda values: [None if v is None else str(v) for v in values],
+    "numeric": lambda values: [None if v is None else str(v) for v in values],
+    "timestamptz": lambda values: [None if v is None else v.astimezone(UTC).isoformat() for v in values],
+    "jsonb": lambda values: [None if v is None else json.dumps(v) for v in values],
+}
 
 
 def _as_stored(row: dict[str, Any], recorded_at: datetime) -> dict[str, Any]:

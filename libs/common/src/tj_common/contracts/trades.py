@@ -120,25 +120,34 @@ class ExecutionOut(ExecutionIn):
     recorded_at: datetime
 
 
-_OUT_FIELDS = tuple(ExecutionOut.model_fields)
-
-
-def _json_value(value: Any) -> Any:
-    if value is None or type(value) is str:
-        return value
-    if isinstance(value, datetime):
-        text = value.isoformat()
-        return text[:-6] + "Z" if text.endswith("+00:00") else text
-    if isinstance(value, dict):
-        return {line: _json_value(amount) for line, amount in value.items()}
-    return str(value)  # a UUID or a Decimal, as pydantic writes them
+def _instant(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text  # pydantic's form of UTC
 
 
 def execution_out_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """``ExecutionOut.model_validate(row).model_dump(mode="json")`` of an execution the trades
-    service has stored (valid by construction), without validating it again: ~1 µs instead of
+    service has stored (valid by construction), without validating it again: ~3 µs instead of
     ~15 µs a fill, which was most of a 1,000-fill RecordExecutions' cost. Tested equal."""
-    return {name: _json_value(row[name]) for name in _OUT_FIELDS}
+    fees, charges = row["fees"], row["charges"]
+    return {
+        "symbol": row["symbol"],
+        "exchange": row["exchange"],
+        "segment": row["segment"],
+        "side": row["side"],
+        "quantity": str(row["quantity"]),
+        "price": str(row["price"]),
+        "executed_at": _instant(row["executed_at"]),
+        "fees": None if fees is None else str(fees),
+        "charges": None if charges is None else {line: str(amount) for line, amount in charges.items()},
+        "currency": row["currency"],
+        "broker_trade_id": row["broker_trade_id"],
+        "broker_order_id": row["broker_order_id"],
+        "product": row["product"],
+        "id": str(row["id"]),
+        "account_id": str(row["account_id"]),
+        "recorded_at": _instant(row["recorded_at"]),
+    }
 
 
 class ExecutionsRecorded(BaseModel):
