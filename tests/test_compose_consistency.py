@@ -1,9 +1,10 @@
 """docker-compose.yml, .env.example and the Kubernetes manifests speak the settings contract.
 
 Every environment name a deployment sets must be a field of ``tj_common.settings.ServiceSettings``
-or of a service's own ``Settings`` (upper-cased) or one of its documented aliases, and the published ports must be the ones the
-native runner and the settings defaults use. A field added to settings.py without a line in
-.env.example, or a typo in a compose variable (which pydantic would silently ignore), fails here.
+or of a service's own ``Settings`` (upper-cased) or one of its documented aliases, and the
+published ports must be the ones the native runner and the settings defaults use. A field added
+to settings.py without a line in .env.example, or a typo in a compose variable (which pydantic
+would silently ignore), fails here.
 """
 
 from __future__ import annotations
