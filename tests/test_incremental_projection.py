@@ -93,11 +93,17 @@ async def live_equals_rebuilt(db: async_sessionmaker[AsyncSession], user_id: uui
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("long_only", [False, True])
+@pytest.mark.parametrize("window", [None, 9], ids=["one-pass", "windows-of-9"])
 async def test_incremental_refresh_equals_rebuild(
-    db: async_sessionmaker[AsyncSession], seed: int, long_only: bool, monkeypatch: pytest.MonkeyPatch
+    db: async_sessionmaker[AsyncSession],
+    seed: int,
+    long_only: bool,
+    window: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    flat_points = projection._flat_points
+    flat_points, windows = projection._flat_points, projection._windows
     bounded = 0
+    windowed = 0
 
     async def counting(*args: Any) -> Any:
         nonlocal bounded
@@ -105,7 +111,16 @@ async def test_incremental_refresh_equals_rebuild(
         bounded += len(found)
         return found
 
+    async def counting_windows(*args: Any) -> Any:
+        nonlocal windowed
+        found = await windows(*args)
+        windowed = max(windowed, len(found))
+        return found
+
     monkeypatch.setattr(projection, "_flat_points", counting)
+    monkeypatch.setattr(projection, "_windows", counting_windows)
+    if window is not None:  # a large refresh, in miniature: window by window of IST days
+        monkeypatch.setattr(projection, "REFRESH_WINDOW", window)
     if seed % 2:  # pages of two trades: the search for a flat point crosses pages and ties
         monkeypatch.setattr(projection, "FLAT_POINT_PAGE", 2)
     rng = random.Random(seed * 2 + long_only)
@@ -139,6 +154,7 @@ async def test_incremental_refresh_equals_rebuild(
         trades_seen = max(trades_seen, (await live_equals_rebuilt(db, user_id))["trades"])
     assert trades_seen > 10  # the history did make round trips
     assert bounded > 0  # and refreshes did start from flat points
+    assert (windowed > 1) == (window is not None)  # in several windows exactly when they were small
 
 
 async def test_clean_forgets_only_the_marks_it_read(db: async_sessionmaker[AsyncSession]) -> None:

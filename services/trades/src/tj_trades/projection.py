@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import uuid
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
@@ -27,7 +28,7 @@ from decimal import Decimal, localcontext
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, String, any_, bindparam, delete, func, or_, select, text, tuple_
+from sqlalchemy import Date, DateTime, String, any_, bindparam, cast, delete, func, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -112,34 +113,83 @@ async def mark_where(session: AsyncSession, column: Literal["import_id", "accoun
         await session.execute(text(statement), {"v": value})
 
 
+# Executions a refresh holds in memory at once, about (one IST day is never split): ~6 KB each
+# with their charges and trades, so a 200,000-fill import no longer needs 1.2 GB to be projected.
+REFRESH_WINDOW = 40_000
+
+
 async def refresh(session: AsyncSession, user_id: uuid.UUID, wait: float | None = None) -> int:
     """Recompute the user's dirty groups; the number of (account, instrument) groups recomputed.
 
     First the charges of every execution of the touched (account, IST day)s (a contract note
     covers the whole day), then the round trips of the touched instruments and of the ones whose
-    charges moved, then the rollup rows of the days their trades close on."""
+    charges moved, then the rollup rows of the days their trades close on.
+
+    A large refresh goes window by window of IST days (:func:`_windows`), oldest first, in the
+    same transaction: each window's round trips up to its end, then the next window's from the
+    last flat point before it. A group recomputed in one window is recomputed in every later one
+    (its trades after the flat point were deleted), and the last window runs to the end of the
+    history, so the result is what one pass over everything gives."""
     if not await _serialise(session, user_id, wait):
         return 0  # another refresh of this user is at work (e.g. a large import): read as is
     locked = await _dirty(session, user_id)
     if not locked:
         return 0
     accounts = await repository.account_settings(session, user_id)
-    since: dict[tuple[uuid.UUID, str], date] = {}  # each group's earliest changed IST day
-    days: dict[uuid.UUID, set[date]] = defaultdict(set)
-    for r in locked:
-        days[r.account_id].add(r.day)
-        group = (r.account_id, r.instrument)
-        since[group] = min(since.get(group, r.day), r.day)
-    fresh: dict[Any, tradebook.ExecutionCharges] = {}  # just estimated and stored: not read back
-    for account_id, account_days in days.items():
-        first = min(account_days)
-        changed, charges = await _recharge(session, user_id, account_id, account_days, accounts)
-        fresh.update(charges)
-        for group in changed:
-            since[group] = min(since.get(group, first), first)
-    await _recompute(session, user_id, set(since), accounts, since=since, fresh=fresh)
+    carried: set[tuple[uuid.UUID, str]] = set()
+    for start, end, marks in await _windows(session, user_id, locked):
+        since: dict[tuple[uuid.UUID, str], date] = dict.fromkeys(carried, start)  # earliest changed day
+        days: dict[uuid.UUID, set[date]] = defaultdict(set)
+        for r in marks:
+            days[r.account_id].add(r.day)
+            group = (r.account_id, r.instrument)
+            since[group] = min(since.get(group, r.day), r.day)
+        fresh: dict[Any, tradebook.ExecutionCharges] = {}  # just estimated and stored: not read back
+        for account_id, account_days in days.items():
+            first = min(account_days)
+            changed, charges = await _recharge(session, user_id, account_id, account_days, accounts)
+            fresh.update(charges)
+            for group in changed:
+                since[group] = min(since.get(group, first), first)
+        until = None if end is None else datetime.combine(end, time(), IST)
+        await _recompute(session, user_id, set(since), accounts, since=since, fresh=fresh, until=until)
+        carried.update(since)
     await _clean(session, user_id, locked)
-    return len(since)
+    return len(carried)
+
+
+async def _windows(
+    session: AsyncSession, user_id: uuid.UUID, marks: list[Any]
+) -> list[tuple[date, date | None, list[Any]]]:
+    """The marks in windows of consecutive IST days from the first marked one to the end of the
+    history, each with about REFRESH_WINDOW of the user's executions: (first day, the next
+    window's first day or None for the last, the window's marks). One window when all of it fits."""
+    first = min(r.day for r in marks)
+    day = cast(func.timezone("Asia/Kolkata", executions.c.executed_at), Date)
+    counted = await session.execute(
+        select(day, func.count())
+        .where(
+            executions.c.user_id == user_id,
+            executions.c.executed_at >= datetime.combine(first, time(), IST),
+            repository.visible(user_id),
+        )
+        .group_by(day)
+    )
+    per_day: dict[date, int] = dict.fromkeys((r.day for r in marks), 0)
+    per_day.update((d, n) for d, n in counted.all())
+    if sum(per_day.values()) <= REFRESH_WINDOW:
+        return [(first, None, marks)]
+    starts: list[date] = []
+    held = 0
+    for d in sorted(per_day):
+        if not starts or (held and held + per_day[d] > REFRESH_WINDOW):
+            starts.append(d)
+            held = 0
+        held += per_day[d]
+    by_start: dict[date, list[Any]] = {d: [] for d in starts}
+    for r in marks:
+        by_start[starts[bisect_right(starts, r.day) - 1]].append(r)
+    return [(d, starts[i + 1] if i + 1 < len(starts) else None, by_start[d]) for i, d in enumerate(starts)]
 
 
 async def _serialise(session: AsyncSession, user_id: uuid.UUID, wait: float | None = None) -> bool:
@@ -359,9 +409,11 @@ async def _recompute(
     since: Mapping[tuple[uuid.UUID, str], date] | None = None,
     bounds: Mapping[tuple[uuid.UUID, str], datetime] | None = None,
     fresh: Mapping[Any, tradebook.ExecutionCharges] | None = None,
+    until: datetime | None = None,
 ) -> None:
     """Store the round trips of the groups (all with None) from their executions' stored charges
-    (``fresh``: charges this transaction has just stored, which need not be read back).
+    (``fresh``: charges this transaction has just stored, which need not be read back), of the
+    executions before ``until`` if given (a window of a large refresh: the next one goes on).
 
     With ``since`` (each group's earliest changed IST day), only what follows the group's last
     flat point before that day is recomputed (see :func:`_flat_points`): the trades before it
@@ -377,6 +429,8 @@ async def _recompute(
             ]
             if bounds and len(bounds) == len(groups):  # every group has a flat point: after the first
                 conditions.append(executions.c.executed_at > min(bounds.values()))
+        if until is not None:
+            conditions.append(executions.c.executed_at < until)
         rows = [
             r
             for r in await _visible_rows(session, user_id, *conditions)
