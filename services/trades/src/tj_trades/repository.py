@@ -273,10 +273,14 @@ async def insert_executions(session: AsyncSession, rows: list[dict[str, Any]]) -
 # Each column type's values in the text form PostgreSQL reads them back from (tj_trades.pgarrays),
 # a whole column at a time: a UUID or a Decimal as str (PostgreSQL reads 1E+2 too), an instant
 # in UTC ISO 8601, a document as JSON.
+def _as_str(values: Iterable[Any]) -> list[str | None]:
+    return [None if v is None else str(v) for v in values]
+
+
 _TEXT_FORMS: dict[str, Callable[[Iterable[Any]], list[str | None]]] = {
     "text": list,
-    "uuid": lambda values: [None if v is None else str(v) for v in values],
-    "numeric": lambda values: [None if v is None else str(v) for v in values],
+    "uuid": _as_str,
+    "numeric": _as_str,
     "timestamptz": lambda values: [None if v is None else v.astimezone(UTC).isoformat() for v in values],
     "jsonb": lambda values: [None if v is None else json.dumps(v) for v in values],
 }
