@@ -13,9 +13,10 @@ trips over ten symbols, 80 trades a day from January 2022 on; charges estimated 
 broker's with ``--fees broker``) is written straight into the database with COPY: ingest has its
 own benchmark (bench/ingest.py). Then:
 
-1. rebuilds, timed: ``projection.rebuild`` (everything from the executions: reported) and then
-   ``projection.rebuild_rollups`` (the daily rollup projection from the round trips: goal ≤ 5 s
-   for 100,000 trades); both must give the same checksum;
+1. rebuilds, timed: ``projection.rebuild`` (everything from the executions: reported, in one pass
+   and window by window, with this process's peak memory growth for each; both must give the
+   same checksum) and then ``projection.rebuild_rollups`` (the daily rollup projection from the
+   round trips: goal ≤ 5 s for 100,000 trades); it must give the same checksum again;
 2. uncached summary: each request after a bump of the user's cache version (a Redis miss), so it
    is read from the stored projection: the summary snapshot the refresher keeps (goal p95 ≤ 100
    ms); and, as the worst case (the first read after a write, before the refresher), with the
@@ -161,12 +162,23 @@ async def rebuild(url: str, user_id: uuid.UUID) -> dict[str, Any]:
     engine = make_engine(Settings(database_url=url), pool_size=1)
     try:
         sessionmaker = make_sessionmaker(engine)
-        started = time.perf_counter()
-        async with sessionmaker() as session, session.begin():
-            await projection.rebuild(session, user_id)
-        full = time.perf_counter() - started
-        async with sessionmaker() as session:
-            summed = await projection.checksum(session, user_id)
+        full: dict[str, dict[str, float]] = {}
+        sums = []
+        for name, windowed in (("one_pass", False), ("windowed", True)):
+            gc.collect()
+            base = reset_peak_rss()
+            started = time.perf_counter()
+            async with sessionmaker() as session, session.begin():
+                await projection.rebuild(session, user_id, windowed=windowed)
+            full[name] = {
+                "seconds": round(time.perf_counter() - started, 3),
+                "peak_rss_growth_mb": round(peak_rss_mb() - base, 1),
+            }
+            async with sessionmaker() as session:
+                sums.append(await projection.checksum(session, user_id))
+        if sums[0] != sums[1]:
+            raise RuntimeError(f"the windowed rebuild differs from the one-pass rebuild: {sums[1]} != {sums[0]}")
+        summed = sums[1]
         started = time.perf_counter()
         async with sessionmaker() as session, session.begin():
             await projection.rebuild_rollups(session, user_id)
@@ -181,7 +193,26 @@ async def rebuild(url: str, user_id: uuid.UUID) -> dict[str, Any]:
             await connection.commit()
     finally:
         await engine.dispose()
-    return {"rollups_seconds": round(rollups, 3), "from_executions_seconds": round(full, 3), **summed}
+    return {
+        "rollups_seconds": round(rollups, 3),
+        "from_executions_seconds": full["windowed"]["seconds"],
+        "from_executions": full,
+        **summed,
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM) in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def reset_peak_rss() -> float:
+    """Reset the peak to the current resident set (Linux: clear_refs 5); that resident set, MB."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return peak_rss_mb()
 
 
 async def summaries(
@@ -281,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         rebuilt = run_async(lambda: rebuild(url, user_id))
         say(
             f"rebuild for {rebuilt['trades']} trades, {rebuilt['days']} rollup rows: rollups "
-            f"{rebuilt['rollups_seconds']} s; everything from the executions {rebuilt['from_executions_seconds']} s"
+            f"{rebuilt['rollups_seconds']} s; everything from the executions {rebuilt['from_executions']}"
         )
         proc.start({"INSTANCE_ID": f"bench-{run_id}-trades"})
         proc.wait_healthy(timeout=90.0)

@@ -136,8 +136,20 @@ async def refresh(session: AsyncSession, user_id: uuid.UUID, wait: float | None 
     if not locked:
         return 0
     accounts = await repository.account_settings(session, user_id)
+    recomputed = await _refresh_windows(session, user_id, await _windows(session, user_id, locked), accounts)
+    await _clean(session, user_id, locked)
+    return recomputed
+
+
+async def _refresh_windows(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    windows: list[tuple[date, date | None, list[Any]]],
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+) -> int:
+    """Recompute the marked groups window by window (:func:`refresh`); how many groups."""
     carried: set[tuple[uuid.UUID, str]] = set()
-    for start, end, marks in await _windows(session, user_id, locked):
+    for start, end, marks in windows:
         since: dict[tuple[uuid.UUID, str], date] = dict.fromkeys(carried, start)  # earliest changed day
         days: dict[uuid.UUID, set[date]] = defaultdict(set)
         for r in marks:
@@ -154,7 +166,6 @@ async def refresh(session: AsyncSession, user_id: uuid.UUID, wait: float | None 
         until = None if end is None else datetime.combine(end, time(), IST)
         await _recompute(session, user_id, set(since), accounts, since=since, fresh=fresh, until=until)
         carried.update(since)
-    await _clean(session, user_id, locked)
     return len(carried)
 
 
@@ -248,20 +259,43 @@ async def _clean(session: AsyncSession, user_id: uuid.UUID, seen: list[Any]) -> 
     )
 
 
-async def rebuild(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Recompute the user's whole projection from the executions."""
+async def rebuild(session: AsyncSession, user_id: uuid.UUID, *, windowed: bool = True) -> None:
+    """Recompute the user's whole projection from the executions.
+
+    A history of more than REFRESH_WINDOW executions is recomputed window by window of IST days,
+    as a large refresh is (every group of every day marked), in bounded memory. Otherwise, and
+    with ``windowed=False`` (the tests' reference), in one pass over the whole history."""
     await _serialise(session, user_id)
     seen = await _dirty(session, user_id)
     await session.execute(delete(trade_rows).where(trade_rows.c.user_id == user_id))
     await session.execute(delete(daily_rollups).where(daily_rollups.c.user_id == user_id))
     await session.execute(delete(execution_charges).where(execution_charges.c.user_id == user_id))
     accounts = await repository.account_settings(session, user_id)
+    if windowed:
+        marks = await _history_marks(session, user_id)
+        windows = await _windows(session, user_id, marks) if marks else []
+        if len(windows) > 1:
+            await _refresh_windows(session, user_id, windows, accounts)
+            await _clean(session, user_id, seen)
+            return
     rows = await _visible_rows(session, user_id)
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
     charges = await asyncio.to_thread(tradebook.charges_of, rows, accounts)
     await _store_charges(session, user_id, charges)
     await _recompute(session, user_id, None, accounts, rows=rows, charges=charges)
     await _clean(session, user_id, seen)
+
+
+async def _history_marks(session: AsyncSession, user_id: uuid.UUID) -> list[Any]:
+    """A mark for every (account, instrument, IST day) of the user's visible executions."""
+    day = cast(func.timezone("Asia/Kolkata", executions.c.executed_at), Date)
+    name = executions.c.exchange + ":" + executions.c.symbol
+    query = (
+        select(executions.c.account_id, name.label("instrument"), day.label("day"))
+        .where(executions.c.user_id == user_id, repository.visible(user_id))
+        .distinct()
+    )
+    return list((await session.execute(query)).all())
 
 
 async def _visible_rows(session: AsyncSession, user_id: uuid.UUID, *conditions: Any) -> list[dict[str, Any]]:
