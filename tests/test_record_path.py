@@ -13,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tj_common.consumer import Delivery
 from tj_common.contracts import trades as contract
+from tj_common.envelope import Envelope
 from tj_trades import repository
-from tj_trades.handlers import stored_charges
+from tj_trades.handlers import _execution_rows
 
 IST = timezone(timedelta(hours=5, minutes=30))
 NY = timezone(timedelta(hours=-5))
@@ -43,30 +45,15 @@ FILLS = [
 
 
 def rows_of(fills: list[dict[str, Any]], *, user_id: uuid.UUID, account_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The rows a RecordExecutions handler builds (tj_trades.handlers._execution_rows)."""
-    command_id = uuid.uuid4()
-    command = contract.RecordExecutions.model_validate({"account_id": str(account_id), "executions": fills})
-    return [
-        {
-            "id": uuid.uuid4(),
-            "user_id": user_id,
-            "account_id": account_id,
-            "command_id": command_id,
-            "symbol": e.symbol.upper(),
-            "exchange": e.exchange.upper(),
-            "segment": e.segment,
-            "side": e.side,
-            "quantity": e.quantity,
-            "price": e.price,
-            "executed_at": e.executed_at,
-            "currency": e.currency.upper(),
-            "broker_trade_id": e.broker_trade_id,
-            "broker_order_id": e.broker_order_id,
-            "product": e.product,
-            **stored_charges(e.fees, e.charges),
-        }
-        for e in command.executions
-    ]
+    """The rows the RecordExecutions handler builds for these fills (tj_trades.handlers)."""
+    payload = {"account_id": str(account_id), "executions": fills}
+    envelope = Envelope(type=contract.RECORD_EXECUTIONS, user_id=user_id, payload=payload)
+    delivery = Delivery(topic="trades.commands", partition=0, offset=0, envelope=envelope)
+    account = {"id": account_id, "base_currency": "INR"}
+    command = contract.RecordExecutions.model_validate(payload)
+    rows, problem = _execution_rows(delivery, user_id, account, command, datetime.now(UTC), set())
+    assert problem is None, problem
+    return rows
 
 
 @pytest.mark.parametrize("separator", [None, "\x1f", "\x1e"], ids=["joined-columns", "unit-sep", "record-sep"])

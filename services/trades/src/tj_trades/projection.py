@@ -116,6 +116,7 @@ async def mark_where(session: AsyncSession, column: Literal["import_id", "accoun
 # Executions a refresh holds in memory at once, about (one IST day is never split): ~6 KB each
 # with their charges and trades, so a 200,000-fill import no longer needs 1.2 GB to be projected.
 REFRESH_WINDOW = 40_000
+_EXECUTED_DAY = cast(func.timezone("Asia/Kolkata", executions.c.executed_at), Date)  # an execution's IST day
 
 
 async def refresh(session: AsyncSession, user_id: uuid.UUID, wait: float | None = None) -> int:
@@ -176,15 +177,14 @@ async def _windows(
     history, each with about REFRESH_WINDOW of the user's executions: (first day, the next
     window's first day or None for the last, the window's marks). One window when all of it fits."""
     first = min(r.day for r in marks)
-    day = cast(func.timezone("Asia/Kolkata", executions.c.executed_at), Date)
     counted = await session.execute(
-        select(day, func.count())
+        select(_EXECUTED_DAY, func.count())
         .where(
             executions.c.user_id == user_id,
             executions.c.executed_at >= datetime.combine(first, time(), IST),
             repository.visible(user_id),
         )
-        .group_by(day)
+        .group_by(_EXECUTED_DAY)
     )
     per_day: dict[date, int] = dict.fromkeys((r.day for r in marks), 0)
     per_day.update((d, n) for d, n in counted.all())
@@ -288,10 +288,9 @@ async def rebuild(session: AsyncSession, user_id: uuid.UUID, *, windowed: bool =
 
 async def _history_marks(session: AsyncSession, user_id: uuid.UUID) -> list[Any]:
     """A mark for every (account, instrument, IST day) of the user's visible executions."""
-    day = cast(func.timezone("Asia/Kolkata", executions.c.executed_at), Date)
     name = executions.c.exchange + ":" + executions.c.symbol
     query = (
-        select(executions.c.account_id, name.label("instrument"), day.label("day"))
+        select(executions.c.account_id, name.label("instrument"), _EXECUTED_DAY.label("day"))
         .where(executions.c.user_id == user_id, repository.visible(user_id))
         .distinct()
     )
