@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
+from tj_common import cpu
 from tj_trades import pgarrays, repository, tradebook
 from tj_trades.domain.charges.india import IST  # +05:30, without a zone lookup per execution
 from tj_trades.domain.charges.india import ist_trade_date as ist_day
@@ -280,7 +281,7 @@ async def rebuild(session: AsyncSession, user_id: uuid.UUID, *, windowed: bool =
             return
     rows = await _visible_rows(session, user_id)
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
-    charges = await asyncio.to_thread(tradebook.charges_of, rows, accounts)
+    charges = await cpu.compute(tradebook.charges_of, rows, accounts)
     await _store_charges(session, user_id, charges)
     await _recompute(session, user_id, None, accounts, rows=rows, charges=charges)
     await _clean(session, user_id, seen)
@@ -343,7 +344,7 @@ async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tra
         return
     connection = await pgarrays.driver(session)
     # Encoding a large history's lines is seconds of CPU: in a thread, as the charges themselves.
-    columns = await asyncio.to_thread(_charge_columns, charges)
+    columns = await cpu.compute(_charge_columns, charges)
     await connection.execute(_STORE_CHARGES, user_id, *columns)
 
 
@@ -386,13 +387,13 @@ async def _recharge(
     if not rows:
         return set(), {}
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
-    charges = await asyncio.to_thread(tradebook.charges_of, rows, accounts)
+    charges = await cpu.compute(tradebook.charges_of, rows, accounts)
     stored = (
         await session.execute(
             select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
         )
     ).all()
-    changed = await asyncio.to_thread(_changed_groups, rows, charges, stored)
+    changed = await cpu.compute(_changed_groups, rows, charges, stored)
     await _store_charges(session, user_id, charges)
     return changed, charges
 
@@ -477,7 +478,7 @@ async def _recompute(
             stored = await session.execute(
                 select(execution_charges).where(among(execution_charges.c.execution_id, unread, PG_UUID(as_uuid=True)))
             )
-            known = await asyncio.to_thread(_stored_charges, stored.all())
+            known = await cpu.compute(_stored_charges, stored.all())
         known.update((r["id"], fresh[r["id"]]) for r in rows if r["id"] in fresh)
         missing = [r for r in rows if r["id"] not in known]
         if missing:
@@ -494,7 +495,7 @@ async def _recompute(
             rows = [r for r in rows if r["id"] in known]
         charges = known
     # CPU-bound (the round trips and their rows): in a thread, so the service keeps answering.
-    new_rows, closes = await asyncio.to_thread(_trade_rows, user_id, rows, accounts, charges)
+    new_rows, closes = await cpu.compute(_trade_rows, user_id, rows, accounts, charges)
 
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     if groups is not None:
