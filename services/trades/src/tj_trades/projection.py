@@ -299,12 +299,20 @@ async def _history_marks(session: AsyncSession, user_id: uuid.UUID) -> list[Any]
 
 
 async def _visible_rows(session: AsyncSession, user_id: uuid.UUID, *conditions: Any) -> list[dict[str, Any]]:
+    """The user's visible executions (``repository.EXECUTION_COLUMNS``) that meet the conditions.
+
+    Straight from the driver: a refresh reads every execution of its days, and SQLAlchemy's row
+    processing cost it about twice the driver's own decoding (200,000 rows: ~4.5 s against ~2.5 s
+    on this machine). The values are the same: asyncpg decodes each column as SQLAlchemy passes it
+    on (JSONB too: SQLAlchemy's dialect gives every connection its JSON codec)."""
     query = select(*repository.EXECUTION_COLUMNS).where(
         executions.c.user_id == user_id, repository.visible(user_id), *conditions
     )
-    result = await session.execute(query)
-    keys = list(result.keys())
-    return [dict(zip(keys, r, strict=True)) for r in result.all()]
+    compiled = query.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    connection = await pgarrays.driver(session)
+    records = await connection.fetch(compiled.string, *(compiled.params[name] for name in compiled.positiontup or ()))
+    with cpu.collector_paused():
+        return [dict(r) for r in records]
 
 
 _STORE_CHARGES = """
