@@ -158,15 +158,15 @@ async def _refresh_windows(
             days[r.account_id].add(r.day)
             group = (r.account_id, r.instrument)
             since[group] = min(since.get(group, r.day), r.day)
-        fresh: dict[Any, tradebook.ExecutionCharges] = {}  # just estimated and stored: not read back
+        fresh: dict[Any, tradebook.ExecutionCharges] = {}  # just estimated (stored by _recompute): not read back
         for account_id, account_days in days.items():
             first = min(account_days)
-            changed, charges = await _recharge(session, user_id, account_id, account_days, accounts)
+            changed, charges = await _recharge(session, user_id, account_id, account_days, accounts, store=False)
             fresh.update(charges)
             for group in changed:
                 since[group] = min(since.get(group, first), first)
         until = None if end is None else datetime.combine(end, time(), IST)
-        await _recompute(session, user_id, set(since), accounts, since=since, fresh=fresh, until=until)
+        await _recompute(session, user_id, set(since), accounts, since=since, fresh=fresh, until=until, store=fresh)
         carried.update(since)
     return len(carried)
 
@@ -282,8 +282,7 @@ async def rebuild(session: AsyncSession, user_id: uuid.UUID, *, windowed: bool =
     rows = await _visible_rows(session, user_id)
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
     charges = await cpu.compute(tradebook.charges_of, rows, accounts)
-    await _store_charges(session, user_id, charges)
-    await _recompute(session, user_id, None, accounts, rows=rows, charges=charges)
+    await _recompute(session, user_id, None, accounts, rows=rows, charges=charges, store=charges)
     await _clean(session, user_id, seen)
 
 
@@ -376,9 +375,11 @@ async def _recharge(
     account_id: uuid.UUID,
     days: set[date],
     accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+    *,
+    store: bool = True,
 ) -> tuple[set[tuple[uuid.UUID, str]], dict[Any, tradebook.ExecutionCharges]]:
-    """Re-estimate (and store) the charges of the account's executions on these IST days; the
-    groups whose executions' charges changed, and the charges."""
+    """Re-estimate (and store, unless the caller stores them later) the charges of the account's
+    executions on these IST days; the groups whose executions' charges changed, and the charges."""
     first = datetime.combine(min(days), time(), IST)
     last = datetime.combine(max(days) + timedelta(days=1), time(), IST)
     rows = [
@@ -402,7 +403,8 @@ async def _recharge(
         )
     ).all()
     changed = await cpu.compute(_changed_groups, rows, charges, stored)
-    await _store_charges(session, user_id, charges)
+    if store:
+        await _store_charges(session, user_id, charges)
     return changed, charges
 
 
@@ -452,10 +454,13 @@ async def _recompute(
     bounds: Mapping[tuple[uuid.UUID, str], datetime] | None = None,
     fresh: Mapping[Any, tradebook.ExecutionCharges] | None = None,
     until: datetime | None = None,
+    store: tradebook.Charges | None = None,
 ) -> None:
     """Store the round trips of the groups (all with None) from their executions' stored charges
-    (``fresh``: charges this transaction has just stored, which need not be read back), of the
+    (``fresh``: charges this transaction has just estimated, which need not be read back), of the
     executions before ``until`` if given (a window of a large refresh: the next one goes on).
+    ``store``: charges just estimated and not stored yet, written while the round trips are
+    computed (PostgreSQL's work and the computation's then take the two cores at once).
 
     With ``since`` (each group's earliest changed IST day), only what follows the group's last
     flat point before that day is recomputed (see :func:`_flat_points`): the trades before it
@@ -502,8 +507,16 @@ async def _recompute(
             # One deleted since it was read has no charges now: its deleter marked its day.
             rows = [r for r in rows if r["id"] in known]
         charges = known
-    # CPU-bound (the round trips and their rows): in a thread, so the service keeps answering.
-    new_rows, closes = await cpu.compute(_trade_rows, user_id, rows, accounts, charges)
+    # CPU-bound (the round trips and their rows): in a thread, so the service keeps answering,
+    # and the connection stores the charges meanwhile.
+    computing = asyncio.ensure_future(cpu.compute(_trade_rows, user_id, rows, accounts, charges))
+    if store:
+        try:
+            await _store_charges(session, user_id, store)
+        except BaseException:
+            computing.cancel()  # the thread ends on its own; nothing waits for its result
+            raise
+    new_rows, closes = await computing
 
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     if groups is not None:
