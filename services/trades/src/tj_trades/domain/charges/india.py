@@ -274,6 +274,20 @@ def estimate_contract_note(
     The plan defaults to Zerodha's and the rates to the packaged table. Returns each order's
     breakdown (source "estimated", summing exactly to the note) and the note's total.
     """
+    version, priced = _price_note(orders, plan, rates)
+    return ContractNote(
+        trade_date=orders[0].trade_date,
+        rates_version=version,
+        orders=priced,
+        total=sum_breakdowns(p.charges for p in priced),
+    )
+
+
+def _price_note(
+    orders: Sequence[ExecutedOrder], plan: BrokeragePlan | None, rates: IndiaRateTable | None
+) -> tuple[str, tuple[PricedOrder, ...]]:
+    """:func:`estimate_contract_note` but for the note's total (which the callers that want the
+    orders' charges only need not pay for): the rates version and the priced orders."""
     if not orders:
         raise ValueError("a contract note needs at least one order")
     day = orders[0].trade_date
@@ -332,12 +346,7 @@ def estimate_contract_note(
         )
         fraction, inferred = fractions[i]
         priced.append(PricedOrder(order=o, charges=breakdown, intraday_fraction=fraction, product_inferred=inferred))
-    return ContractNote(
-        trade_date=day,
-        rates_version=in_force.version,
-        orders=tuple(priced),
-        total=sum_breakdowns(p.charges for p in priced),
-    )
+    return in_force.version, tuple(priced)
 
 
 def _dp_charges(
@@ -370,7 +379,7 @@ def estimate_order_charges(
     use `estimate_contract_note` or `estimate_orders` when there is more than one order. An equity
     order without a product has nothing to match here and is priced as delivery.
     """
-    return estimate_contract_note([order], plan, rates).orders[0].charges
+    return _price_note([order], plan, rates)[1][0].charges
 
 
 def estimate_orders(
@@ -388,8 +397,8 @@ def estimate_orders(
         by_day[o.trade_date].append(i)
     result: list[PricedOrder | None] = [None] * len(items)
     for members in by_day.values():
-        note = estimate_contract_note([items[i] for i in members], plan, rates)
-        for i, p in zip(members, note.orders, strict=True):
+        _, priced = _price_note([items[i] for i in members], plan, rates)
+        for i, p in zip(members, priced, strict=True):
             result[i] = p
     return tuple(p for p in result if p is not None)
 
@@ -408,10 +417,10 @@ def estimate_orders_where_known(
     result: list[PricedOrder | None] = [None] * len(items)
     for members in by_day.values():
         try:
-            note = estimate_contract_note([items[i] for i in members], plan, rates)
+            _, priced = _price_note([items[i] for i in members], plan, rates)
         except RatesUnavailableError:
             continue
-        for i, p in zip(members, note.orders, strict=True):
+        for i, p in zip(members, priced, strict=True):
             result[i] = p
     return result
 
