@@ -198,3 +198,74 @@ async def test_clean_forgets_only_the_marks_it_read(db: async_sessionmaker[Async
     assert left == renewed
     async with db() as session, session.begin():
         await session.execute(text("DELETE FROM trades.projection_dirty WHERE user_id = :u"), {"u": user_id})
+
+
+_STORED_CHARGES = """
+SELECT execution_id, trim_scale(charges) AS charges, source, lines::text AS lines
+FROM trades.execution_charges WHERE user_id = :u ORDER BY execution_id
+"""
+
+
+async def test_an_execution_committed_during_a_refresh_leaves_the_newest_charges_stored(
+    db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer commits a sell on a day the refresh has just estimated (after the refresh read its
+    marks), closing the day's buy: the buy is intraday now, no longer delivery. The refresh meets
+    the sell when it reads the rows for the round trips and estimates the day again; the charges it
+    stores must be those newer ones (as a rebuild gives), not its first estimate of the buy."""
+    user_id, account_id = uuid.uuid4(), uuid.uuid4()
+    async with db() as session, session.begin():
+        await session.execute(
+            text("INSERT INTO trades.accounts (id, user_id, name) VALUES (:a, :u, 'Main')"),
+            {"a": account_id, "u": user_id},
+        )
+
+    def fill(side: str, price: str, at: datetime) -> dict[str, Any]:
+        return {
+            "id": uuid.uuid4(),
+            "user_id": user_id,
+            "account_id": account_id,
+            "command_id": uuid.uuid4(),
+            "symbol": "TCS",
+            "exchange": "NSE",
+            "side": side,
+            "quantity": Decimal(10),
+            "price": Decimal(price),
+            "currency": "INR",
+            "executed_at": at,
+            "product": None,  # intraday or delivery: inferred from the day's other side
+        }
+
+    buy, sell = fill("buy", "3500", START), fill("sell", "3520", START + timedelta(hours=2))
+    async with db() as session, session.begin():
+        await repository.insert_executions(session, [buy])
+        await projection.mark(session, projection.groups_of_rows(user_id, [buy]))
+
+    flat_points = projection._flat_points
+    raced = False
+
+    async def writer_commits_meanwhile(*args: Any) -> Any:
+        # Called after the window's charges were estimated, before its rows are read again.
+        nonlocal raced
+        if not raced:
+            raced = True
+            async with db() as other, other.begin():
+                await repository.insert_executions(other, [sell])
+                await projection.mark(other, projection.groups_of_rows(user_id, [sell]))
+        return await flat_points(*args)
+
+    monkeypatch.setattr(projection, "_flat_points", writer_commits_meanwhile)
+    async with db() as session, session.begin():
+        await projection.refresh(session, user_id)
+        live = await projection.checksum(session, user_id)
+        live_charges = (await session.execute(text(_STORED_CHARGES), {"u": user_id})).all()
+    assert raced
+    monkeypatch.setattr(projection, "_flat_points", flat_points)
+    async with db() as session, session.begin():
+        await projection.rebuild(session, user_id, windowed=False)
+        rebuilt = await projection.checksum(session, user_id)
+        rebuilt_charges = (await session.execute(text(_STORED_CHARGES), {"u": user_id})).all()
+        await session.rollback()
+    assert live["trades"] == rebuilt["trades"] == 1 and live == rebuilt
+    assert len(rebuilt_charges) == 2
+    assert live_charges == rebuilt_charges

@@ -511,8 +511,11 @@ async def _recompute(
     # and the connection stores the charges meanwhile.
     computing = asyncio.ensure_future(cpu.compute(_trade_rows, user_id, rows, accounts, charges))
     if store:
+        # Each execution's newest estimate: a day estimated again just above (for an execution
+        # committed after the marks were read) supersedes what the window estimated first.
+        newest = {execution_id: charges.get(execution_id, first) for execution_id, first in store.items()}
         try:
-            await _store_charges(session, user_id, store)
+            await _store_charges(session, user_id, newest)
         except BaseException:
             computing.cancel()  # the thread ends on its own; nothing waits for its result
             raise
