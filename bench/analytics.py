@@ -44,6 +44,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench.import_1m import peak_rss_mb
 from bench.write_path import (
     RESULTS_DIR,
     BenchDatabase,
@@ -172,7 +173,7 @@ async def rebuild(url: str, user_id: uuid.UUID) -> dict[str, Any]:
                 await projection.rebuild(session, user_id, windowed=windowed)
             full[name] = {
                 "seconds": round(time.perf_counter() - started, 3),
-                "peak_rss_growth_mb": round(peak_rss_mb() - base, 1),
+                "peak_rss_growth_mb": round(own_peak_rss_mb() - base, 1),
             }
             async with sessionmaker() as session:
                 sums.append(await projection.checksum(session, user_id))
@@ -201,18 +202,18 @@ async def rebuild(url: str, user_id: uuid.UUID) -> dict[str, Any]:
     }
 
 
-def peak_rss_mb() -> float:
+def own_peak_rss_mb() -> float:
     """This process's peak resident set (VmHWM) in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    peak = peak_rss_mb(os.getpid())
+    if peak is None:
+        raise RuntimeError("no VmHWM in /proc/self/status")
+    return peak
 
 
 def reset_peak_rss() -> float:
     """Reset the peak to the current resident set (Linux: clear_refs 5); that resident set, MB."""
     Path("/proc/self/clear_refs").write_text("5")
-    return peak_rss_mb()
+    return own_peak_rss_mb()
 
 
 async def summaries(

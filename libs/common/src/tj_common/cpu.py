@@ -1,9 +1,9 @@
 """CPU-bound work off the event loop, with Python's cyclic garbage collector paused meanwhile.
 
-A large computation (a projection refresh's charges and round trips, a chunk of a parsed file)
-allocates hundreds of thousands of containers that all stay alive until it returns. The cyclic
-collector cannot free any of them, yet every few hundred allocations it walks the young ones and
-every so often all of them: about a third of the projection's compute time on this machine
+A large computation (a projection refresh's charges and round trips) allocates hundreds of
+thousands of containers that all stay alive until it returns. The cyclic collector cannot free
+any of them, yet every few hundred allocations it walks the young ones and every so often all of
+them: about a third of the projection's compute time on this machine
 (``bench.trade_engine``-sized histories). Reference counting still frees everything at once; only
 the search for reference cycles waits until the work ends, and what the work leaves in cycles
 (rare: a caught exception's traceback) is collected by the next automatic collection after it.
