@@ -119,12 +119,12 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
                 if len(columns):
                     pending = asyncio.ensure_future(
                         connection.execute(
-                            staging.STAGE_SQL,
+                            staging.STAGE_NEW_SQL if columns.keys_distinct() else staging.STAGE_SQL,
                             _user(delivery),
                             command.account_id,
                             delivery.envelope.id,
                             command.import_id,
-                            committed[command.account_id],
+                            [*committed[command.account_id], command.import_id],
                             *columns.params(),
                         )
                     )
