@@ -11,6 +11,10 @@ on topics of its own (``KAFKA_TOPIC_PREFIX=bench-<run>.``) and a database of its
 (``tj_bench_<run>``), removed at the end. The file is larger than the default upload limit
 (IMPORT_MAX_BYTES, 50 MiB), so this run's gateway allows 256 MiB.
 
+Then, unless ``--overlap-rows 0``, a second file is imported into the same account: half of its
+fills are the first file's last ones (duplicates), half are new. Its time shows what staging
+costs once an account holds a large import (each staged row is checked against it by index).
+
 Measured: the phases (upload answered 202; rows read; committed) from the import's own status,
 followed through its event stream (``/events``); each service's CPU seconds and its peak resident memory (``VmHWM`` from
 /proc/<pid>/status). Goals (issue 5): ≤ 30 s upload → committed; imports service peak RSS ≤ 256 MB.
@@ -60,13 +64,14 @@ SYMBOLS = ("RELIANCE", "TCS", "INFY", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "L
 ISIN = "INE002A01018"
 
 
-def generate(path: Path, rows: int) -> int:
+def generate(path: Path, rows: int, first: int = 0) -> int:
     """A tradebook of ``rows`` fills: buy/sell pairs per symbol (so they close into round trips),
-    spread over trading days of 2025-2026, each fill with its own trade id. Returns the size."""
+    spread over trading days of 2025-2026, each fill with its own trade id. Returns the size.
+    ``first`` is the first fill's number: files from overlapping ranges share those fills."""
     with path.open("w", newline="") as out:
         out.write(HEADER)
         lines = []
-        for n in range(rows):
+        for n in range(first, first + rows):
             pair, leg = divmod(n, 2)
             symbol = SYMBOLS[pair % len(SYMBOLS)]
             day = pair // 2000  # 1,000 round trips a day
@@ -109,7 +114,15 @@ def import_phases(log_path: Path, import_id: str) -> dict[str, float] | None:
     return None
 
 
-async def run_import(gateway: str, path: Path, size: int, procs: dict[str, harness.ServiceProcess]) -> dict[str, Any]:
+async def run_import(
+    gateway: str,
+    path: Path,
+    size: int,
+    procs: dict[str, harness.ServiceProcess],
+    overlapping: tuple[Path, int] | None = None,
+) -> dict[str, Any]:
+    """The import of ``path`` into a new account; then, if given, the ``overlapping`` file's
+    import into the same account (its result under ``overlapping_import``)."""
     async with httpx.AsyncClient(base_url=gateway, timeout=httpx.Timeout(600.0)) as client:
         user = await harness.signup(client)
         headers = harness.auth(user["access_token"])
@@ -117,72 +130,98 @@ async def run_import(gateway: str, path: Path, size: int, procs: dict[str, harne
         if created.status_code != 201:
             raise RuntimeError(f"account not created: {created.status_code} {created.text[:300]}")
         account_id = created.json()["id"]
-        cpu_before = {name: proc_cpu(p.proc.pid) for name, p in procs.items() if p.proc is not None}
-        cpu_before["postgres"] = postgres_cpu()
-        say(f"uploading {size / 1e6:.1f} MB")
-        started = time.monotonic()
-        with path.open("rb") as fh:
-            response = await client.post(
-                "/api/v1/imports",
-                files={"file": ("tradebook.csv", fh, "text/csv")},
-                data={"account_id": account_id},
-                headers=headers,
+        result = await follow_import(client, headers, account_id, path, size, procs)
+        if overlapping is not None and result["status"] == "completed":
+            say("importing the overlapping file into the same account")
+            second_path, second_size = overlapping
+            result["overlapping_import"] = await follow_import(
+                client, headers, account_id, second_path, second_size, procs
             )
-        uploaded = time.monotonic() - started
-        if response.status_code != 202:
-            raise RuntimeError(f"upload refused: {response.status_code} {response.text[:300]}")
-        import_id = response.json()["id"]
-        say(f"upload answered 202 after {uploaded:.1f} s; import {import_id}")
-        # Followed through its Server-Sent Events (one request; the gateway polls the imports
-        # service every 0.5 s), so the measurement adds little load of its own.
-        read_at = None
-        last: dict[str, Any] = {}
-        last_said = 0.0
-        event = None
-        async with client.stream("GET", f"/api/v1/imports/{import_id}/events", headers=headers) as stream:
-            async for line in stream.aiter_lines():
-                if line.startswith("event: "):
-                    event = line.removeprefix("event: ")
-                    continue
-                if not line.startswith("data: "):
-                    continue
-                last = json.loads(line.removeprefix("data: "))
-                now = time.monotonic() - started
-                if read_at is None and last.get("status") in ("committing", "completed"):
-                    read_at = now
-                if now - last_said >= 5:
-                    say(f"{last.get('status')}: {last.get('counts')}")
-                    last_said = now
-                if event in ("completed", "failed", "cancelled"):
-                    break
-        if event not in ("completed", "failed", "cancelled"):
-            raise RuntimeError(f"the event stream ended before the import did: {last}")
-        total = time.monotonic() - started
-        cpu_after = {name: proc_cpu(p.proc.pid) for name, p in procs.items() if p.proc is not None}
-        cpu_after["postgres"] = postgres_cpu()
-        cpu = {
-            name: round((cpu_after[name] or 0.0) - (cpu_before.get(name) or 0.0), 1)
-            for name in cpu_after
-            if cpu_after[name] is not None
-        }
-        return {
-            "import_id": import_id,
-            "status": last.get("status"),
-            "error": last.get("error"),
-            "counts": last.get("counts"),
-            "format": last.get("format"),
-            "seconds": {
-                "upload_to_202": round(uploaded, 2),
-                "upload_to_rows_read": round(read_at, 2) if read_at is not None else None,
-                "upload_to_committed": round(total, 2),
-            },
-            "cpu_seconds": cpu,
-        }
+        return result
+
+
+async def follow_import(
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    account_id: str,
+    path: Path,
+    size: int,
+    procs: dict[str, harness.ServiceProcess],
+) -> dict[str, Any]:
+    """Uploads the file and follows its import to the end: phases, counts, CPU seconds."""
+    cpu_before = {name: proc_cpu(p.proc.pid) for name, p in procs.items() if p.proc is not None}
+    cpu_before["postgres"] = postgres_cpu()
+    say(f"uploading {size / 1e6:.1f} MB")
+    started = time.monotonic()
+    with path.open("rb") as fh:
+        response = await client.post(
+            "/api/v1/imports",
+            files={"file": ("tradebook.csv", fh, "text/csv")},
+            data={"account_id": account_id},
+            headers=headers,
+        )
+    uploaded = time.monotonic() - started
+    if response.status_code != 202:
+        raise RuntimeError(f"upload refused: {response.status_code} {response.text[:300]}")
+    import_id = response.json()["id"]
+    say(f"upload answered 202 after {uploaded:.1f} s; import {import_id}")
+    # Followed through its Server-Sent Events (one request; the gateway polls the imports
+    # service every 0.5 s), so the measurement adds little load of its own.
+    read_at = None
+    last: dict[str, Any] = {}
+    last_said = 0.0
+    event = None
+    async with client.stream("GET", f"/api/v1/imports/{import_id}/events", headers=headers) as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ")
+                continue
+            if not line.startswith("data: "):
+                continue
+            last = json.loads(line.removeprefix("data: "))
+            now = time.monotonic() - started
+            if read_at is None and last.get("status") in ("committing", "completed"):
+                read_at = now
+            if now - last_said >= 5:
+                say(f"{last.get('status')}: {last.get('counts')}")
+                last_said = now
+            if event in ("completed", "failed", "cancelled"):
+                break
+    if event not in ("completed", "failed", "cancelled"):
+        raise RuntimeError(f"the event stream ended before the import did: {last}")
+    total = time.monotonic() - started
+    cpu_after = {name: proc_cpu(p.proc.pid) for name, p in procs.items() if p.proc is not None}
+    cpu_after["postgres"] = postgres_cpu()
+    cpu = {
+        name: round((cpu_after[name] or 0.0) - (cpu_before.get(name) or 0.0), 1)
+        for name in cpu_after
+        if cpu_after[name] is not None
+    }
+    return {
+        "import_id": import_id,
+        "status": last.get("status"),
+        "error": last.get("error"),
+        "counts": last.get("counts"),
+        "format": last.get("format"),
+        "seconds": {
+            "upload_to_202": round(uploaded, 2),
+            "upload_to_rows_read": round(read_at, 2) if read_at is not None else None,
+            "upload_to_committed": round(total, 2),
+        },
+        "cpu_seconds": cpu,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.import_1m", description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--overlap-rows",
+        type=int,
+        default=None,
+        help="rows of a second file imported into the same account afterwards, half of them the "
+        "first file's last fills (duplicates), half new (default: a fifth of --rows; 0 for none)",
+    )
     parser.add_argument("--output-dir", default=str(RESULTS_DIR))
     opts = parser.parse_args(argv)
     started = datetime.now(UTC)
@@ -222,9 +261,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     procs = {name: harness.ServiceProcess(name, port, env) for name, port in ports.items()}
     folder = Path(tempfile.mkdtemp(prefix="tj-bench-import-"))
     path = folder / "tradebook.csv"
+    overlap_rows = opts.rows // 5 if opts.overlap_rows is None else opts.overlap_rows
+    overlap_path = folder / "tradebook-overlapping.csv"
     try:
         say(f"generating {opts.rows:,} rows")
         size = generate(path, opts.rows)
+        overlapping = None
+        if overlap_rows > 0:
+            # Even counts keep each buy/sell pair in one file.
+            repeated = min(opts.rows, overlap_rows // 2) // 2 * 2
+            first = opts.rows - repeated
+            overlapping = (overlap_path, generate(overlap_path, overlap_rows // 2 * 2, first))
         say(f"bench run {run_id}: topics {prefix}*, database {database.name}, {size / 1e6:.1f} MB file")
         run_async(database.create)
         database.migrate()
@@ -237,7 +284,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for proc in procs.values():
             proc.wait_healthy(timeout=90.0)
         say("services healthy")
-        result = run_async(lambda: run_import(procs["gateway"].url, path, size, procs))
+        result = run_async(lambda: run_import(procs["gateway"].url, path, size, procs, overlapping))
+        second = result.get("overlapping_import")
+        if second is not None:
+            # The overlapping file's fills already imported are duplicates; the others accepted.
+            second["expected"] = {"duplicates": repeated, "accepted": overlap_rows // 2 * 2 - repeated}
+            counts = second.get("counts") or {}
+            second["counts_as_expected"] = second["status"] == "completed" and all(
+                counts.get(k) == v for k, v in second["expected"].items()
+            )
         rss = {name: peak_rss_mb(p.proc.pid) for name, p in procs.items() if p.proc is not None}
         result["imports_phases_s"] = import_phases(procs["imports"].log_path, result["import_id"])
         seconds = result["seconds"]["upload_to_committed"]
@@ -259,6 +314,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "value": seconds,
                     "pass": result["status"] == "completed" and seconds <= GOAL_SECONDS,
                 },
+                **(
+                    {}
+                    if second is None
+                    else {
+                        "overlapping_import_counts": {
+                            "limit": "duplicates and accepted as expected",
+                            "value": second["counts"],
+                            "pass": second["counts_as_expected"],
+                        }
+                    }
+                ),
                 "imports_peak_rss_mb": {
                     "limit": GOAL_IMPORTS_RSS_MB,
                     "value": imports_rss,
@@ -276,6 +342,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = write_report(report, Path(opts.output_dir), "import_1m")
         print(json.dumps({k: report[k] for k in ("result", "peak_rss_mb", "rows_per_second", "goals")}, indent=2))
         print(f"results: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+        if second is not None:
+            print(f"overlapping import: {second['seconds']['upload_to_committed']} s upload to committed")
         for goal, verdict in report["goals"].items():
             print(f"goal {goal}: {'PASS' if verdict['pass'] else 'FAIL'} ({verdict['value']} of {verdict['limit']})")
         return 0
@@ -287,8 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         teardown_run(list(procs.values()), settings, partitions, database)
+        for leftover in (path, overlap_path):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
         with contextlib.suppress(OSError):
-            path.unlink()
             folder.rmdir()
 
 
