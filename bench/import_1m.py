@@ -267,11 +267,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"generating {opts.rows:,} rows")
         size = generate(path, opts.rows)
         overlapping = None
-        if overlap_rows > 0:
-            # Even counts keep each buy/sell pair in one file.
-            repeated = min(opts.rows, overlap_rows // 2) // 2 * 2
-            first = opts.rows - repeated
-            overlapping = (overlap_path, generate(overlap_path, overlap_rows // 2 * 2, first))
+        # Even counts keep each buy/sell pair in one file.
+        second_rows = overlap_rows // 2 * 2
+        repeated = min(opts.rows, overlap_rows // 2) // 2 * 2
+        if second_rows > 0:
+            overlapping = (overlap_path, generate(overlap_path, second_rows, opts.rows - repeated))
         say(f"bench run {run_id}: topics {prefix}*, database {database.name}, {size / 1e6:.1f} MB file")
         run_async(database.create)
         database.migrate()
@@ -288,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         second = result.get("overlapping_import")
         if second is not None:
             # The overlapping file's fills already imported are duplicates; the others accepted.
-            second["expected"] = {"duplicates": repeated, "accepted": overlap_rows // 2 * 2 - repeated}
+            second["expected"] = {"duplicates": repeated, "accepted": second_rows - repeated}
             counts = second.get("counts") or {}
             second["counts_as_expected"] = second["status"] == "completed" and all(
                 counts.get(k) == v for k, v in second["expected"].items()

@@ -44,10 +44,15 @@ class Import:
         self.user_id, self.account_id, self.import_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
 
     async def stage(self, session: AsyncSession, columns: staging.Columns) -> int:
-        sql = staging.STAGE_NEW_SQL if columns.keys_distinct() else staging.STAGE_SQL
         connection = await pgarrays.driver(session)
         status: str = await connection.execute(
-            sql, self.user_id, self.account_id, uuid.uuid4(), self.import_id, [self.import_id], *columns.params()
+            columns.stage_sql(),
+            self.user_id,
+            self.account_id,
+            uuid.uuid4(),
+            self.import_id,
+            [self.import_id],
+            *columns.params(),
         )
         return int(status.rsplit(" ", 1)[-1])
 

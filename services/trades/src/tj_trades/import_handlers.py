@@ -119,7 +119,7 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
                 if len(columns):
                     pending = asyncio.ensure_future(
                         connection.execute(
-                            staging.STAGE_NEW_SQL if columns.keys_distinct() else staging.STAGE_SQL,
+                            columns.stage_sql(),
                             _user(delivery),
                             command.account_id,
                             delivery.envelope.id,

@@ -122,12 +122,17 @@ class Columns:
 
     def keys_distinct(self) -> bool:
         """Whether no two rows share a fingerprint or a broker trade id (the unique keys of staged
-        rows). Such a batch is staged with ``STAGE_NEW_SQL``; any other with ``STAGE_SQL``."""
+        rows)."""
         fingerprints = self.values[self.NAMES.index("fingerprint")]
         if len(set(fingerprints)) != len(fingerprints):
             return False
         trade_ids = [v for v in self.values[self.NAMES.index("broker_trade_id")] if v is not None]
         return len(set(trade_ids)) == len(trade_ids)
+
+    def stage_sql(self) -> str:
+        """The statement that stages these rows: ``STAGE_NEW_SQL`` when their keys are distinct,
+        else ``STAGE_SQL``."""
+        return STAGE_NEW_SQL if self.keys_distinct() else STAGE_SQL
 
     def params(self) -> list[str]:
         """The parameters of ``STAGE_SQL`` from $6 on: the columns, then new execution ids."""
@@ -474,12 +479,12 @@ ON CONFLICT DO NOTHING
 """  # noqa: S608
 # STAGE_SQL for a batch whose own rows share no key (Columns.keys_distinct): the NOT EXISTS tests
 # (with $5 the account's committed imports and this one) already drop every row that an earlier
-# batch or a committed import holds, so nothing is left for ON CONFLICT
-# to skip, and its speculative insertion (a probe of every unique index before each row goes in)
-# cost PostgreSQL about a third of its CPU per staged row. Should a concurrent transaction stage
-# the same key after all (one import's batches are staged one at a time, from one partition), the
-# unique index refuses it, the transaction rolls back, and the consumer applies the batch again,
-# when the NOT EXISTS tests see the other's rows.
+# batch or a committed import holds, so nothing is left for ON CONFLICT to skip, and its
+# speculative insertion (a probe of every unique index before each row goes in) cost PostgreSQL
+# about a third of its CPU per staged row. Should a concurrent transaction stage the same key
+# after all (one import's batches are staged one at a time, from one partition), the unique index
+# refuses it, the transaction rolls back, and the consumer applies the batch again, when the NOT
+# EXISTS tests see the other's rows.
 STAGE_NEW_SQL = STAGE_SQL.replace("ON CONFLICT DO NOTHING", "")
 
 
