@@ -1,5 +1,6 @@
 """The import worker: takes queued jobs, streams each file from S3 to a temporary file, detects
-its format, parses it row by row, and hands the rows to trades in staged batches.
+its format, parses it (row by row, or ordinary rows a block at a time), and hands the rows to
+trades in staged batches.
 
 No transaction spans the file: each chunk of rows ends in a short transaction that records the
 counts, the row errors and a progress event, beats the job's heartbeat and notices a cancel.
@@ -34,7 +35,7 @@ from tj_common.runtime import Runtime
 from tj_common.topics import TRADES_COMMANDS
 from tj_imports import handlers, jobs, repository
 from tj_imports.formats import registry
-from tj_imports.formats.base import FormatParser, ImportFileError, ParseOptions, ParseResult, Source, UnknownFormat
+from tj_imports.formats.base import FormatParser, ImportFileError, ParseOptions, Source, StreamItem, UnknownFormat
 from tj_imports.models import import_jobs
 from tj_imports.repository import Row
 from tj_imports.staging import Batcher
@@ -220,10 +221,10 @@ class ImportWorker:
                 detail = f"the import failed unexpectedly ({type(exc).__name__})"
                 await self._fail(job, "InternalError", detail, published)
 
-    async def _open(self, job: Row, path: Path) -> tuple[FormatParser, Iterator[ParseResult]]:
+    async def _open(self, job: Row, path: Path) -> tuple[FormatParser, Iterator[StreamItem]]:
         options = ParseOptions(timezone=job["timezone"])
         try:
-            return await asyncio.to_thread(registry.parse_file, path, options, job["requested_format"])
+            return await asyncio.to_thread(registry.stream_file, path, options, job["requested_format"])
         except UnknownFormat as exc:
             if job["requested_format"]:
                 raise
@@ -231,7 +232,7 @@ class ImportWorker:
             if mapping is None:
                 raise
             options = ParseOptions(timezone=mapping["timezone"] or job["timezone"], mapping=mapping["mapping"])
-            return await asyncio.to_thread(registry.parse_file, path, options, MAPPED_FORMAT)
+            return await asyncio.to_thread(registry.stream_file, path, options, MAPPED_FORMAT)
 
     async def _saved_mapping(self, job: Row, path: Path, exc: UnknownFormat) -> Row | None:
         """The user's saved mapping for this file's header, if any."""

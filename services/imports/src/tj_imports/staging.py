@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from tj_common.contracts.trades import CHARGE_LINES, MAX_STAGE_BATCH, STAGED_FIELDS
-from tj_imports.formats.base import ParsedRow, ParseResult, RowError
+from tj_imports.formats.base import ParsedRow, RowBlock, RowError, StreamItem
 
 # Kafka's default message limit is 1 MB; a batch is closed before its rows pass this many bytes.
 MAX_BATCH_BYTES = 700_000
@@ -121,6 +121,34 @@ def _size(row: ParsedRow) -> int:
     )
 
 
+def _block_sizes(columns: dict[str, list[Any]]) -> list[int]:
+    """:func:`_size` of each row of a row block, from its columns."""
+    charges = [0 if c is None else 40 * len(c) for c in columns["charges"]]
+    return [
+        300 + len(symbol) + 2 * len(trade_id or "") + len(order_id or "") + len(zone) + extra
+        for symbol, trade_id, order_id, zone, extra in zip(
+            columns["symbol"],
+            columns["broker_trade_id"],
+            columns["broker_order_id"],
+            columns["source_timezone"],
+            charges,
+            strict=True,
+        )
+    ]
+
+
+def _block_bytes(columns: dict[str, list[Any]]) -> int:
+    """The sum of :func:`_block_sizes`, a column at a time."""
+    return (
+        300 * len(columns["line"])
+        + sum(map(len, columns["symbol"]))
+        + 2 * sum(map(len, filter(None, columns["broker_trade_id"])))
+        + sum(map(len, filter(None, columns["broker_order_id"])))
+        + sum(map(len, columns["source_timezone"]))
+        + 40 * sum(map(len, filter(None, columns["charges"])))
+    )
+
+
 def _plain(number: Decimal) -> str:
     """A decimal in positional notation (``100``, not ``1E+2``): the form trades checks fastest."""
     text = str(number)
@@ -178,12 +206,19 @@ class ColumnBatch:
         self.day_level.append(True if row.day_level else None)
         self.bytes += size
 
+    def extend(self, columns: dict[str, list[Any]], start: int, end: int, size: int) -> None:
+        """Rows ``start`` to ``end`` of a row block; ``size`` is the sum of their _size."""
+        for name in self.FIELDS:
+            values: list[Any] = getattr(self, name)
+            values.extend(columns[name][start:end])
+        self.bytes += size
+
     def payload(self) -> dict[str, list[Any]]:
         """The ``columns`` of the command: a field that no row has is left out."""
         columns: dict[str, list[Any]] = {}
         for name in self.FIELDS:
             values: list[Any] = getattr(self, name)
-            if values.count(None) != len(values):
+            if any(values) or values.count(None) != len(values):
                 columns[name] = values
         return columns
 
@@ -201,12 +236,15 @@ class Chunk:
 
 
 class Batcher:
-    """Feeds parse results into batches of at most MAX_STAGE_BATCH rows and MAX_BATCH_BYTES."""
+    """Feeds parse results (rows, row errors and row blocks) into batches of at most
+    MAX_STAGE_BATCH rows and MAX_BATCH_BYTES. A row block is cut where its rows one by one
+    would have been: the batches are the same either way."""
 
-    def __init__(self, results: Iterator[ParseResult]) -> None:
+    def __init__(self, results: Iterator[StreamItem]) -> None:
         self.results = results
         self.fingerprints = Fingerprints()
         self.current = ColumnBatch()
+        self.pending: RowBlock | None = None  # the part of a block that did not fit the last chunk
 
     def take(self, rows: int, seconds: float | None = None) -> Chunk:
         """Read up to ``rows`` more rows, for at most about ``seconds`` (an ImportFileError from
@@ -214,28 +252,71 @@ class Batcher:
         chunk = Chunk()
         deadline = None if seconds is None else time.monotonic() + seconds
         fingerprint = self.fingerprints.of
-        for _ in range(rows):
-            try:
-                item = next(self.results)
-            except StopIteration:
-                chunk.done = True
-                break
-            chunk.rows += 1
-            if isinstance(item, RowError):
+        items = 0
+        while chunk.rows < rows:
+            item: StreamItem
+            if self.pending is not None:
+                item, self.pending = self.pending, None
+            else:
+                try:
+                    item = next(self.results)
+                except StopIteration:
+                    chunk.done = True
+                    break
+            items += 1
+            if isinstance(item, RowBlock):
+                if len(item) > rows - chunk.rows:
+                    item, self.pending = item.split(rows - chunk.rows)
+                chunk.rows += len(item)
+                self._add_block(item, chunk)
+            elif isinstance(item, RowError):
+                chunk.rows += 1
                 chunk.errors.append(item)
             else:
+                chunk.rows += 1
                 if item.day_level:
                     chunk.day_level = True
                 current = self.current
                 size = _size(item)
-                rows = len(current)
-                if rows and (rows >= MAX_STAGE_BATCH or current.bytes + size > MAX_BATCH_BYTES):
+                count = len(current)
+                if count and (count >= MAX_STAGE_BATCH or current.bytes + size > MAX_BATCH_BYTES):
                     chunk.batches.append(current.payload())
                     current = self.current = ColumnBatch()
                 current.add(item, fingerprint(item), size)
-            if deadline is not None and chunk.rows % 256 == 0 and time.monotonic() > deadline:
+            checked = items % 256 == 0 or isinstance(item, RowBlock)
+            if deadline is not None and checked and time.monotonic() > deadline:
                 break
         if chunk.done and len(self.current):
             chunk.batches.append(self.current.payload())
             self.current = ColumnBatch()
         return chunk
+
+    def _add_block(self, block: RowBlock, chunk: Chunk) -> None:
+        columns = block.columns
+        if any(columns["day_level"]):
+            chunk.day_level = True
+        end = len(block)
+        current = self.current
+        if len(current) + end <= MAX_STAGE_BATCH:
+            size = _block_bytes(columns)
+            if current.bytes + size <= MAX_BATCH_BYTES:
+                current.extend(columns, 0, end, size)
+                return
+        sizes = _block_sizes(columns)
+        start = 0
+        while start < end:
+            current = self.current
+            count = len(current)
+            total = current.bytes
+            fit = 0
+            for size in sizes[start : start + MAX_STAGE_BATCH - count]:
+                if count + fit and total + size > MAX_BATCH_BYTES:
+                    break
+                total += size
+                fit += 1
+            if not fit:  # the batch is full: the next row opens another
+                chunk.batches.append(current.payload())
+                self.current = ColumnBatch()
+                continue
+            current.extend(columns, start, start + fit, total - current.bytes)
+            start += fit

@@ -15,6 +15,7 @@ from tj_imports.formats.base import (
     ParseOptions,
     ParseResult,
     Source,
+    StreamItem,
     UnknownFormat,
     rows_of,
 )
@@ -71,3 +72,13 @@ def parse_file(
     source = Source.open(path)
     parser = parser_named(format_name) if format_name else detect(source)
     return parser, rows_of(parser.parse(source, options or ParseOptions()))
+
+
+def stream_file(
+    path: Path, options: ParseOptions | None = None, format_name: str | None = None
+) -> tuple[FormatParser, Iterator[StreamItem]]:
+    """As :func:`parse_file`, through the parser's :meth:`~FormatParser.stream`: what the import
+    pipeline reads (runs of rows may come as row blocks)."""
+    source = Source.open(path)
+    parser = parser_named(format_name) if format_name else detect(source)
+    return parser, rows_of(parser.stream(source, options or ParseOptions()))

@@ -9,6 +9,7 @@ The CSV path is the hot one (files of a million rows): plain ``csv`` records, po
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -22,12 +23,16 @@ from tj_imports.formats.base import (
     ParsedRow,
     ParseOptions,
     ParseResult,
+    RowBlock,
     RowError,
     RowInvalid,
     Segment,
     Side,
     Source,
+    StreamItem,
     cell_text,
+    iter_csv,
+    iter_csv_blocks,
     iter_sheet_rows,
     to_utc,
 )
@@ -81,6 +86,24 @@ def _classify(exchange: str, segment: str, symbol: str) -> tuple[str, Segment]:
     return exchange or "NSE", "equity"
 
 
+# Whole CSV columns checked at once, joined with the unit separator before every value (_column).
+_EACH_ID = re.compile(r"(?:\x1f[^\x1f\s](?:[^\x1f]*[^\x1f\s])?)+")  # not empty, nothing to strip
+_EACH_OPTIONAL_ID = re.compile(r"(?:\x1f(?:[^\x1f\s](?:[^\x1f]*[^\x1f\s])?)?)*")
+_EACH_NUMBER = re.compile(r"(?:\x1f(?:0|[1-9][0-9]*)(?:\.[0-9]+)?)+")  # str(Decimal(v)) is v
+_A_ZERO = re.compile(r"\x1f0(?:\.0+)?(?=\x1f|\Z)")
+_EACH_LOCAL_TIME = re.compile(r"(?:\x1f[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9])+")
+BLOCK_ROWS = 1_000
+
+
+def _column(values: Sequence[str], pattern: re.Pattern[str], count: int) -> str | None:
+    """The column joined, each value after a unit separator, if every value is in ``pattern``'s
+    form (and none holds a separator of its own); else None."""
+    joined = "\x1f" + "\x1f".join(values)
+    if joined.count("\x1f") != count or not pattern.fullmatch(joined):
+        return None
+    return joined
+
+
 class _ZerodhaRows:
     """Turns one tradebook record into a ParsedRow; shared by the CSV and XLSX layouts."""
 
@@ -100,6 +123,7 @@ class _ZerodhaRows:
         self.zone = zone
         self.fixed_ist = zone == IST
         self.classified: dict[tuple[str, str, str], tuple[str, Segment]] = {}
+        self.minutes: dict[str, str] = {}  # local minute -> UTC minute (block)
 
     def text_row(self, line: int, cells: list[str]) -> ParsedRow:
         """The CSV hot path: every cell is a str and the common row needs no fallback.
@@ -143,6 +167,91 @@ class _ZerodhaRows:
             broker_trade_id=trade_id,
             broker_order_id=order_id or None,
         )
+
+    def block(self, lines: list[int], records: list[list[str]]) -> RowBlock | None:
+        """CSV records as one row block, when every record is as ordinary as :meth:`text_row`'s
+        and in the plainest form of each value (a whole column checked at once); else None, and
+        the caller reads the records one by one. The columns are what staging.ColumnBatch
+        makes of text_row's rows: the fast path changes no value (tests/test_row_blocks.py)."""
+        if not self.fixed_ist or self.i_time is None or self.i_segment is None or not records:
+            return None
+        if min(map(len, records)) < self.width:
+            return None
+        cells = list(zip(*records, strict=False))
+        count = len(records)
+        symbols = _column(cells[self.i_symbol], _EACH_ID, count)
+        quantities = _column(cells[self.i_qty], _EACH_NUMBER, count)
+        prices = _column(cells[self.i_price], _EACH_NUMBER, count)
+        trade_ids = _column(cells[self.i_trade], _EACH_ID, count)
+        times = _column(cells[self.i_time], _EACH_LOCAL_TIME, count)
+        if symbols is None or quantities is None or prices is None or trade_ids is None or times is None:
+            return None
+        if _A_ZERO.search(quantities):
+            return None
+        order_ids: list[str | None]
+        if self.i_order is None:
+            order_ids = [None] * count
+        else:
+            joined = _column(cells[self.i_order], _EACH_OPTIONAL_ID, count)
+            if joined is None:
+                return None
+            order_ids = [value or None for value in cells[self.i_order]]
+        try:
+            sides = list(map(_SIDES.__getitem__, cells[self.i_side]))
+        except KeyError:
+            return None
+        symbol_list = symbols.upper().split("\x1f")[1:]
+        utc = self._utc_minutes(cells[self.i_time])
+        if utc is None:
+            return None
+        executed = [utc[t[:16]] + t[16:] + "+00:00" for t in cells[self.i_time]]
+        classified = self.classified
+        keys = list(zip(cells[self.i_exchange], cells[self.i_segment], [s[-3:] for s in symbol_list], strict=True))
+        for key, symbol in zip(keys, symbol_list, strict=True):
+            if key not in classified:
+                classified[key] = _classify(key[0].strip(), key[1].strip(), symbol)
+        kinds = [classified[key] for key in keys]
+        nothing: list[Any] = [None] * count
+        return RowBlock(
+            {
+                "symbol": symbol_list,
+                "exchange": [kind[0] for kind in kinds],
+                "segment": [kind[1] for kind in kinds],
+                "side": sides,
+                "quantity": list(cells[self.i_qty]),
+                "price": list(cells[self.i_price]),
+                "executed_at": executed,
+                "fees": nothing,
+                "charges": nothing,
+                "currency": ["INR"] * count,
+                "broker_trade_id": list(cells[self.i_trade]),
+                "broker_order_id": order_ids,
+                "product": nothing,
+                "fingerprint": ["t:" + trade_id for trade_id in cells[self.i_trade]],
+                "line": lines,
+                "source_timezone": [self.zone] * count,
+                "day_level": nothing,
+            }
+        )
+
+    def _utc_minutes(self, times: Sequence[str]) -> dict[str, str] | None:
+        """Each local minute of ``times`` (``YYYY-MM-DDTHH:MM``) → the UTC minute, from a cache;
+        None if one is no date and time text_row would take (an impossible date, an implausible
+        year)."""
+        minutes = self.minutes
+        if len(minutes) > 50_000:
+            minutes.clear()
+        for minute in {t[:16] for t in times}:
+            if minute in minutes:
+                continue
+            try:
+                local = datetime.fromisoformat(minute)
+            except ValueError:
+                return None
+            if not 1990 <= local.year <= 2100:
+                return None
+            minutes[minute] = (local - _IST_OFFSET).isoformat()[:16]
+        return minutes
 
     def row(self, line: int, cells: Sequence[Any]) -> ParsedRow:
         if len(cells) < self.width:
@@ -253,31 +362,56 @@ class ZerodhaTradebookCsv(FormatParser):
             return 0
         return sniff_rows(text_rows(source), ALIASES, REQUIRED, SIGNATURE)
 
+    def stream(self, source: Source, options: ParseOptions) -> Iterator[StreamItem]:
+        """:meth:`parse`, with runs of ordinary records as row blocks of up to BLOCK_ROWS."""
+        header_line, columns = self._header(source)
+        return self._blocks(source, header_line, columns, self.zone(options))
+
     def parse(self, source: Source, options: ParseOptions) -> Iterator[ParseResult]:
+        header_line, columns = self._header(source)
+        return self._rows(source, header_line, columns, self.zone(options))
+
+    def _header(self, source: Source) -> tuple[int, Columns]:
         found = locate_header(text_rows(source), ALIASES, REQUIRED, SIGNATURE)
         if found is None:
             raise MissingColumns(self.label, list(REQUIRED))
         header_line, columns, missing = found
         if missing:
             raise MissingColumns(self.label, missing)
-        return self._rows(source, header_line, columns, self.zone(options))
+        return header_line, columns
 
     def _rows(self, source: Source, header_line: int, columns: Columns, zone: str) -> Iterator[ParseResult]:
-        from tj_imports.formats.base import iter_csv
-
         make = _ZerodhaRows(columns, zone)
-        row = make.text_row
         for line, cells in iter_csv(source):
             if line <= header_line or not cells:
                 continue
-            try:
-                yield row(line, cells)
-            except RowInvalid as exc:
-                if not any(c.strip() for c in cells):
-                    continue
-                yield RowError(line, exc.column, exc.reason, exc.raw if exc.raw is not None else raw_of(cells))
-            except (ValueError, ArithmeticError) as exc:  # a value no check foresaw: the row, not the file
-                yield RowError(line, None, f"unreadable value: {exc}"[:200], raw_of(cells))
+            yield from _one(make, line, cells)
+
+    def _blocks(self, source: Source, header_line: int, columns: Columns, zone: str) -> Iterator[StreamItem]:
+        make = _ZerodhaRows(columns, zone)
+        for lines, records in iter_csv_blocks(source, header_line, BLOCK_ROWS):
+            yield from _block_or_rows(make, lines, records)
+
+
+def _block_or_rows(make: _ZerodhaRows, lines: list[int], records: list[list[str]]) -> Iterator[StreamItem]:
+    block = make.block(lines, records)
+    if block is not None:
+        yield block
+        return
+    for line, cells in zip(lines, records, strict=True):
+        yield from _one(make, line, cells)
+
+
+def _one(make: _ZerodhaRows, line: int, cells: list[str]) -> Iterator[ParseResult]:
+    """One CSV record's row, its row error, or nothing for a blank record."""
+    try:
+        yield make.text_row(line, cells)
+    except RowInvalid as exc:
+        if not any(c.strip() for c in cells):
+            return
+        yield RowError(line, exc.column, exc.reason, exc.raw if exc.raw is not None else raw_of(cells))
+    except (ValueError, ArithmeticError) as exc:  # a value no check foresaw: the row, not the file
+        yield RowError(line, None, f"unreadable value: {exc}"[:200], raw_of(cells))
 
 
 class ZerodhaTradebookXlsx(FormatParser):
