@@ -10,6 +10,7 @@ read-only row iterator, so memory stays flat however long the file is.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import functools
 import io
@@ -368,13 +369,20 @@ def iter_csv(source: Source, delimiter: str = ",") -> Iterator[tuple[int, list[s
     """(1-based line number, cells) for every CSV record; typed errors for broken files."""
     with source.open_text() as text:
         reader = csv.reader(_bounded_lines(text), delimiter=delimiter)
-        try:
+        with _typed_errors(source, reader):
             for cells in reader:
                 yield reader.line_num, cells
-        except csv.Error as exc:
-            raise LineTooLong(f"line {reader.line_num}: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise UndecodableFile(f"the file is not valid {source.encoding} text: {exc.reason}") from None
+
+
+@contextlib.contextmanager
+def _typed_errors(source: Source, reader: Any) -> Iterator[None]:
+    """A CSV reader's errors as the import's typed errors."""
+    try:
+        yield
+    except csv.Error as exc:
+        raise LineTooLong(f"line {reader.line_num}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UndecodableFile(f"the file is not valid {source.encoding} text: {exc.reason}") from None
 
 
 def iter_csv_blocks(source: Source, after: int, size: int) -> Iterator[tuple[list[int], list[list[str]]]]:
@@ -384,7 +392,7 @@ def iter_csv_blocks(source: Source, after: int, size: int) -> Iterator[tuple[lis
         reader = csv.reader(_bounded_lines(text))
         lines: list[int] = []
         records: list[list[str]] = []
-        try:
+        with _typed_errors(source, reader):
             for cells in reader:
                 if cells and reader.line_num > after:
                     lines.append(reader.line_num)
@@ -392,10 +400,6 @@ def iter_csv_blocks(source: Source, after: int, size: int) -> Iterator[tuple[lis
                     if len(records) >= size:
                         yield lines, records
                         lines, records = [], []
-        except csv.Error as exc:
-            raise LineTooLong(f"line {reader.line_num}: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise UndecodableFile(f"the file is not valid {source.encoding} text: {exc.reason}") from None
         if records:
             yield lines, records
 

@@ -69,8 +69,7 @@ def parse_file(
     path: Path, options: ParseOptions | None = None, format_name: str | None = None
 ) -> tuple[FormatParser, Iterator[ParseResult]]:
     """Open, detect (unless ``format_name`` is given) and stream the rows of one file."""
-    source = Source.open(path)
-    parser = parser_named(format_name) if format_name else detect(source)
+    source, parser = _opened(path, format_name)
     return parser, rows_of(parser.parse(source, options or ParseOptions()))
 
 
@@ -79,6 +78,10 @@ def stream_file(
 ) -> tuple[FormatParser, Iterator[StreamItem]]:
     """As :func:`parse_file`, through the parser's :meth:`~FormatParser.stream`: what the import
     pipeline reads (runs of rows may come as row blocks)."""
-    source = Source.open(path)
-    parser = parser_named(format_name) if format_name else detect(source)
+    source, parser = _opened(path, format_name)
     return parser, rows_of(parser.stream(source, options or ParseOptions()))
+
+
+def _opened(path: Path, format_name: str | None) -> tuple[Source, FormatParser]:
+    source = Source.open(path)
+    return source, parser_named(format_name) if format_name else detect(source)
