@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -157,3 +158,89 @@ async def test_a_batch_reads_only_the_keys_it_stages_not_what_is_already_staged(
                 # the batch, as an anti join or a hashed subplan would.
                 assert rows_read(tree) <= 2, tree
             assert await staging.delete_rows(session, later.import_id) == 50
+
+
+# The probes of the staging statement, in the order EXPLAIN numbers its subplans, and the one index
+# each must read: a probe that reads another index reads every row the import has staged so far.
+PROBE_INDEXES = (
+    "ux_executions_import_fingerprint",  # the fingerprint in this import or a committed one
+    "ux_executions_account_broker_trade",  # the broker trade id recorded directly in the account
+    "ux_executions_import_broker_trade",  # the broker trade id in this import or a committed one
+)
+
+
+_INDEX_READ = re.compile(r"(?:Index Scan|Index Only Scan) using (\w+)|Bitmap Index Scan on (\w+)")
+
+
+def subplan_indexes(plan: list[str]) -> list[set[str]]:
+    """The indexes that each subplan of a text EXPLAIN reads."""
+    found: list[set[str]] = []
+    for line in plan:
+        if line.strip().startswith("SubPlan"):
+            found.append(set())
+        elif found:
+            found[-1].update(name for pair in _INDEX_READ.findall(line) for name in pair if name)
+    return found
+
+
+def literal(value: Any) -> str:
+    """A parameter as an SQL literal (EXECUTE takes no bound parameters)."""
+    text = "{" + ",".join(map(str, value)) + "}" if isinstance(value, list) else str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+async def explain_stage(connection: Any, staged: Import, mode: str) -> list[set[str]]:
+    """The indexes of the staging statement's probes, planned with ``plan_cache_mode = mode``."""
+    columns = batch(("h:a:0", "T1"), ("h:b:0", None))
+    args = (staged.user_id, staged.account_id, uuid.uuid4(), staged.import_id, [staged.import_id], *columns.params())
+    await connection.execute(f"SET LOCAL plan_cache_mode = {mode}")
+    await connection.execute(f"PREPARE probe_plan AS {staging.STAGE_NEW_SQL}")
+    try:
+        rows = await connection.fetch(f"EXPLAIN EXECUTE probe_plan({', '.join(map(literal, args))})")
+    finally:
+        await connection.execute("DEALLOCATE probe_plan")
+    return subplan_indexes([row[0] for row in rows])
+
+
+@pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
+async def test_each_probe_of_the_staging_statement_reads_its_own_index(
+    db: async_sessionmaker[AsyncSession], one: Import, mode: str
+) -> None:
+    """With statistics that give an import a handful of rows (500 imports of 4 rows each, as many
+    small imports do in production). Everything here is rolled back, the statistics included."""
+    async with db() as session, session.begin():
+        connection = await pgarrays.driver(session)
+        small = Import()
+        small.user_id, small.account_id = one.user_id, one.account_id
+        for n in range(500):
+            small.import_id = uuid.uuid4()
+            await small.stage(session, batch(*((f"h:{n}:{k}", f"T{n}-{k}") for k in range(4))))
+        await connection.execute("ANALYZE trades.executions")
+        assert await explain_stage(connection, one, mode) == [{index} for index in PROBE_INDEXES]
+        await session.rollback()
+
+
+@pytest.mark.parametrize("mode", ["force_custom_plan", "force_generic_plan"])
+async def test_the_broker_trade_id_probe_cannot_read_the_fingerprint_index(
+    db: async_sessionmaker[AsyncSession], one: Import, mode: str
+) -> None:
+    """When the statistics give an import few rows, the two indexes of imported rows cost the
+    planner the same for the broker trade id probe, and which one it takes is then a tie-break:
+    on the development database it took the fingerprint index, reading everything the import had
+    staged so far for each row (a 2,000-row batch of a large import took 2 s, not 70 ms). With every
+    other index gone and sequential scans off, the planner shows whether it could: it must not."""
+    async with db() as session, session.begin():
+        connection = await pgarrays.driver(session)
+        for index in (
+            "ix_executions_user_executed",
+            "ix_executions_command",
+            "ix_executions_account",
+            "ux_executions_account_broker_trade",
+            "ux_executions_import_broker_trade",
+        ):
+            await connection.execute(f"DROP INDEX trades.{index}")  # rolled back
+        await connection.execute("SET LOCAL enable_seqscan = off")
+        probes = await explain_stage(connection, one, mode)
+        assert probes[0] == {"ux_executions_import_fingerprint"}  # the index is there, and usable
+        assert probes[2] == set()  # the broker trade id probe can only read the table
+        await session.rollback()

@@ -79,6 +79,9 @@ executions = Table(
     CheckConstraint("side IN ('buy', 'sell')", name="side"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("price >= 0", name="price_non_negative"),
+    # An imported execution always has its fingerprint (staging.check_rows), so the lookups of an
+    # import's rows may say "fingerprint IS NOT NULL" and use ux_executions_import_fingerprint.
+    CheckConstraint("import_id IS NULL OR fingerprint IS NOT NULL", name="imported_fingerprint"),
     Index("ix_executions_user_executed", "user_id", "executed_at", "id"),
     Index("ix_executions_command", "command_id", postgresql_where=text("import_id IS NULL")),
     Index("ix_executions_account", "account_id", "recorded_at"),
@@ -96,7 +99,9 @@ executions = Table(
         "import_id",
         "fingerprint",
         unique=True,
-        postgresql_where=text("import_id IS NOT NULL"),
+        # Not just "import_id IS NOT NULL": the broker trade id probe of STAGE_SQL must not be able
+        # to use this index (see migration trades_0015).
+        postgresql_where=text("import_id IS NOT NULL AND fingerprint IS NOT NULL"),
     ),
     Index(
         "ux_executions_import_broker_trade",

@@ -93,7 +93,7 @@ def groups_of_rows(user_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> set[Gr
 _MARK_EXECUTIONS = (
     "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
     "SELECT DISTINCT user_id, account_id, exchange || ':' || symbol, (executed_at AT TIME ZONE 'Asia/Kolkata')::date "
-    "FROM trades.executions WHERE {column} = :v "
+    "FROM trades.executions WHERE {where} "
     "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
 )
 _MARK_TRADES = (
@@ -103,8 +103,9 @@ _MARK_TRADES = (
     "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
 )
 MARK_SQL = {
-    "import_id": [_MARK_EXECUTIONS.format(column="import_id")],
-    "account_id": [_MARK_EXECUTIONS.format(column="account_id"), _MARK_TRADES],
+    # An import's rows all have a fingerprint; saying so lets the import's index find them.
+    "import_id": [_MARK_EXECUTIONS.format(where="import_id = :v AND fingerprint IS NOT NULL")],
+    "account_id": [_MARK_EXECUTIONS.format(where="account_id = :v"), _MARK_TRADES],
 }
 
 

@@ -460,7 +460,8 @@ SELECT $1, $2, $3, $4, r.*
 FROM unnest({_UNNEST}) AS r({", ".join(Columns.NAMES)}, id)
 WHERE NOT EXISTS (
     SELECT 1 FROM trades.executions v
-    WHERE v.import_id IS NOT NULL AND v.import_id = ANY($5::uuid[]) AND v.fingerprint = r.fingerprint
+    WHERE v.import_id IS NOT NULL AND v.fingerprint IS NOT NULL AND v.import_id = ANY($5::uuid[])
+      AND v.fingerprint = r.fingerprint
     OFFSET 0
 ) AND (r.broker_trade_id IS NULL OR (
     NOT EXISTS (
@@ -495,6 +496,11 @@ async def committed_imports(session: AsyncSession, account_id: uuid.UUID) -> lis
     return list(rows.scalars())
 
 
+# The lookups of an import's rows below say "fingerprint IS NOT NULL", which every imported row has
+# (CHECK ck_executions_imported_fingerprint): it lets PostgreSQL find them through
+# ux_executions_import_fingerprint, whose predicate requires it (migration trades_0015: that index
+# must not serve the broker trade id probe of STAGE_SQL).
+
 # Rows of the import that became duplicates after they were staged: the same fingerprint or broker
 # trade id recorded directly, or committed by another import, since this import began.
 COLLISIONS_SQL = """
@@ -503,10 +509,10 @@ WITH newer AS (
     WHERE account_id = $2 AND import_id IS NULL AND recorded_at >= $3 AND broker_trade_id IS NOT NULL
     UNION ALL
     SELECT fingerprint, broker_trade_id FROM trades.executions
-    WHERE import_id IS NOT NULL AND import_id = ANY($4::uuid[])
+    WHERE import_id IS NOT NULL AND fingerprint IS NOT NULL AND import_id = ANY($4::uuid[])
 )
 DELETE FROM trades.executions s
-WHERE s.import_id = $1 AND (
+WHERE s.import_id = $1 AND s.fingerprint IS NOT NULL AND (
     s.fingerprint IN (SELECT fingerprint FROM newer WHERE fingerprint IS NOT NULL)
     OR s.broker_trade_id IN (SELECT broker_trade_id FROM newer WHERE broker_trade_id IS NOT NULL)
 )
@@ -531,13 +537,17 @@ async def remove_collisions(session: AsyncSession, import_row: dict[str, Any]) -
 
 async def count_rows(session: AsyncSession, import_id: uuid.UUID) -> int:
     connection = await pgarrays.driver(session)
-    count: int = await connection.fetchval("SELECT count(*) FROM trades.executions WHERE import_id = $1", import_id)
+    count: int = await connection.fetchval(
+        "SELECT count(*) FROM trades.executions WHERE import_id = $1 AND fingerprint IS NOT NULL", import_id
+    )
     return count
 
 
 async def delete_rows(session: AsyncSession, import_id: uuid.UUID) -> int:
     connection = await pgarrays.driver(session)
-    status: str = await connection.execute("DELETE FROM trades.executions WHERE import_id = $1", import_id)
+    status: str = await connection.execute(
+        "DELETE FROM trades.executions WHERE import_id = $1 AND fingerprint IS NOT NULL", import_id
+    )
     return int(status.rsplit(" ", 1)[-1])
 
 
