@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.harness import ServiceProcess, auth, eventually, signup
 from tj_common.contracts import trades as contract
@@ -86,7 +89,19 @@ async def visible(client: httpx.AsyncClient, headers: dict[str, str]) -> list[di
     return items
 
 
-async def test_stage_commit_discard_revert(client: httpx.AsyncClient, bus: Bus) -> None:
+async def import_groups(db: async_sessionmaker[AsyncSession], import_id: uuid.UUID) -> list[tuple[str, date]]:
+    """The projection groups the trades service holds for an import until its commit marks them."""
+    async with db() as session:
+        rows = await session.execute(
+            text("SELECT instrument, day FROM trades.import_groups WHERE import_id = :i ORDER BY 1, 2"),
+            {"i": import_id},
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+async def test_stage_commit_discard_revert(
+    client: httpx.AsyncClient, bus: Bus, db: async_sessionmaker[AsyncSession]
+) -> None:
     user = await signup(client)
     headers = auth(user["access_token"])
     user_id = uuid.UUID(user["user"]["id"])
@@ -136,12 +151,14 @@ async def test_stage_commit_discard_revert(client: httpx.AsyncClient, bus: Bus) 
         batch(first, account_id, 1, row(6, "t:A1", broker_trade_id="A1"), row(7, "h:w:0", broker_trade_id="A2")),
     )
     assert (second_batch.payload["staged"], second_batch.payload["duplicates"]) == (1, 1)
+    assert await import_groups(db, first) == [("NSE:INFY", date(2026, 6, 5))]
 
     committed = await bus.send(
         user_id, contract.COMMIT_IMPORT, {"import_id": str(first), "account_id": account_id, "batches": 2}
     )
     assert committed.type == contract.IMPORT_COMMITTED, committed.payload
     assert (committed.payload["accepted"], committed.payload["duplicates"]) == (3, 2)
+    assert await import_groups(db, first) == []  # marked, then forgotten
     assert len(await visible(client, headers)) == 3
     trades = (await client.get("/api/v1/trades", headers=headers)).json()["items"]
     assert [(t["status"], t["net_pnl"] is not None) for t in trades if t["status"] == "closed"] == [("closed", True)]
@@ -154,8 +171,10 @@ async def test_stage_commit_discard_revert(client: httpx.AsyncClient, bus: Bus) 
         batch(second, account_id, 0, row(1, "t:A1", broker_trade_id="A1"), row(2, "h:z:0"), row(3, "h:v:0")),
     )
     assert (overlap.payload["staged"], overlap.payload["duplicates"]) == (1, 2)
+    assert await import_groups(db, second) == [("NSE:INFY", date(2026, 6, 5))]
     discarded = await bus.send(user_id, contract.DISCARD_IMPORT, {"import_id": str(second)})
     assert discarded.type == contract.IMPORT_DISCARDED and discarded.payload["removed"] == 1
+    assert await import_groups(db, second) == []
     assert len(await visible(client, headers)) == 3
     late = await bus.send(
         user_id, contract.COMMIT_IMPORT, {"import_id": str(second), "account_id": account_id, "batches": 1}

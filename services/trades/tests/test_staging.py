@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tj_common.contracts import trades as contract
+from tj_trades.domain.charges.india import IST
 from tj_trades.staging import Columns, _fast_columns, check_columns, check_rows, time_ordered_ids
 
 NOW = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
@@ -269,3 +270,49 @@ def test_new_execution_ids_are_uuid7_in_time_order() -> None:
     columns = check_rows([row(), row(fingerprint="h:def:0")], "INR", NOW)[0]
     params = columns.params()
     assert params[:-1] == columns.joined() and params[-1].count("\x1f") == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["NSE", "bse"]),
+            st.sampled_from(["RELIANCE", "tcs"]),
+            st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2026, 6, 1)),
+            st.sampled_from([0, 330, -300, 345, 60]),  # offsets in minutes
+            st.sampled_from(["seconds", "milliseconds", "microseconds"]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_the_groups_of_a_batch_are_its_rows_instruments_and_ist_days(
+    given_rows: list[tuple[str, str, datetime, int, str]],
+) -> None:
+    rows = []
+    expected = set()
+    for n, (exchange, symbol, local, minutes, spec) in enumerate(given_rows):
+        at = local.replace(tzinfo=timezone(timedelta(minutes=minutes)))
+        rows.append(
+            row(
+                exchange=exchange,
+                symbol=symbol,
+                executed_at=at.isoformat(timespec=spec),
+                line=n + 1,
+                fingerprint=f"h:{n}:0",
+            )
+        )
+        expected.add((f"{exchange.upper()}:{symbol.upper()}", at.astimezone(IST).date()))
+    columns, rejected = check_rows(rows, "INR", NOW)
+    assert rejected == []
+    assert columns.groups() == expected
+
+
+def test_the_ist_day_of_a_group_turns_at_1830_utc() -> None:
+    times = ["2026-03-02T18:29:59+00:00", "2026-03-02T18:30:00+00:00", "2026-03-03T00:00:00.5+05:30"]
+    rows = [row(executed_at=t, line=n + 1, fingerprint=f"h:{n}:0") for n, t in enumerate(times)]
+    columns, _ = check_rows(rows, "INR", NOW)
+    assert sorted(columns.groups()) == [
+        ("NFO:NIFTY2560524750PE", datetime(2026, 3, 2).date()),
+        ("NFO:NIFTY2560524750PE", datetime(2026, 3, 3).date()),
+    ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -91,6 +91,7 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
             work.append((delivery, command, account))
 
         rows: list[dict[str, Any]] = []
+        groups: dict[uuid.UUID, set[tuple[str, date]]] = {}
         if work:
             connection = await pgarrays.driver(session)
             pending: asyncio.Future[str] | None = None
@@ -117,6 +118,7 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
                     pending = None
                 previous = (delivery, command, columns, rejected)
                 if len(columns):
+                    groups.setdefault(command.import_id, set()).update(columns.groups())
                     pending = asyncio.ensure_future(
                         connection.execute(
                             columns.stage_sql(),
@@ -135,6 +137,8 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
             if pending is not None and previous is not None:
                 await finish(await pending, previous)
             await session.execute(import_batches.insert(), rows)
+            for import_id, found_groups in groups.items():
+                await staging.store_groups(session, import_id, found_groups)
         for delivery, command, place in repeats:
             events.append(_batch_staged(delivery, command, rows[place]))
         await outbox.put_many(session, events)
@@ -172,13 +176,14 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
             if found["status"] != "staged":
                 await _reject(session, [delivery], events, 409, "Conflict", f"the import is {found['status']}")
                 continue
-            staged_batches, duplicates = await staging.batch_totals(session, command.import_id)
+            staged_batches, staged_rows, duplicates = await staging.batch_totals(session, command.import_id)
             if staged_batches < command.batches:
                 detail = f"{staged_batches} of {command.batches} batches of the import are staged; commit again later"
                 await _reject(session, [delivery], events, 409, "Conflict", detail)
                 continue
-            duplicates += await staging.remove_collisions(session, found)
-            accepted = await staging.count_rows(session, command.import_id)
+            removed = await staging.remove_collisions(session, found)
+            duplicates += removed
+            accepted = staged_rows - removed
             result = await session.execute(
                 update(imports)
                 .where(imports.c.import_id == command.import_id)
@@ -193,7 +198,8 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
             )
             row = dict(result.one()._mapping)
             if accepted:  # the projection follows the rows that became visible
-                await projection.mark_where(session, "import_id", command.import_id)
+                await projection.mark_import(session, command.import_id)
+            await staging.forget_groups(session, command.import_id)
             events.append(_committed(delivery, row))
         await outbox.put_many(session, events)
 
@@ -219,6 +225,7 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
                 await _reject(session, [delivery], events, 409, "Conflict", detail)
                 continue
             removed = await staging.delete_rows(session, command.import_id)
+            await staging.forget_groups(session, command.import_id)
             await _set_status(session, command.import_id, "discarded", removed)
             events.append(_discarded(delivery, command.import_id, removed))
         await outbox.put_many(session, events)

@@ -131,6 +131,17 @@ imports = Table(
     Index("ix_imports_user_status", "user_id", "status"),
 )
 
+# The projection groups (instrument, IST trade date) that a staged import's rows fall in, written
+# with each batch, so that its commit marks them (projection_dirty) without reading every row.
+import_groups = Table(
+    "import_groups",
+    metadata,
+    Column("import_id", UUID(as_uuid=True), ForeignKey("trades.imports.import_id", ondelete="CASCADE"), nullable=False),
+    Column("instrument", String(90), nullable=False),  # "<exchange>:<symbol>", as projection_dirty
+    Column("day", Date, nullable=False),
+    PrimaryKeyConstraint("import_id", "instrument", "day", name="pk_import_groups"),
+)
+
 # The batches staged so far (a repeated batch number is answered from here, not staged twice).
 import_batches = Table(
     "import_batches",

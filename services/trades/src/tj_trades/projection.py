@@ -109,6 +109,21 @@ MARK_SQL = {
 }
 
 
+_MARK_IMPORT = text(
+    "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
+    "SELECT i.user_id, i.account_id, g.instrument, g.day "
+    "FROM trades.import_groups g JOIN trades.imports i ON i.import_id = g.import_id "
+    "WHERE g.import_id = :v ORDER BY g.instrument, g.day "
+    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
+)
+
+
+async def mark_import(session: AsyncSession, import_id: uuid.UUID) -> None:
+    """Mark the groups of a staged import, as its batches stored them (staging.store_groups), in
+    the order of :func:`mark`."""
+    await session.execute(_MARK_IMPORT, {"v": import_id})
+
+
 async def mark_where(session: AsyncSession, column: Literal["import_id", "account_id"], value: uuid.UUID) -> None:
     """Mark every group of an import, or of an account (its executions and its stored trades)."""
     for statement in MARK_SQL[column]:

@@ -15,7 +15,7 @@ import re
 import secrets
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -24,8 +24,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tj_common.contracts import trades as contract
-from tj_trades import pgarrays
-from tj_trades.models import import_batches, imports
+from tj_trades import pgarrays, projection
+from tj_trades.domain.charges.india import ist_trade_date
+from tj_trades.models import import_batches, import_groups, imports
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -133,6 +134,21 @@ class Columns:
         """The statement that stages these rows: ``STAGE_NEW_SQL`` when their keys are distinct,
         else ``STAGE_SQL``."""
         return STAGE_NEW_SQL if self.keys_distinct() else STAGE_SQL
+
+    def groups(self) -> set[tuple[str, date]]:
+        """The projection groups of these rows: (instrument, IST trade date)."""
+        names = self.NAMES
+        exchanges, symbols, times = (self.values[names.index(n)] for n in ("exchange", "symbol", "executed_at"))
+        days: dict[str, date] = {}
+        found: set[tuple[str, date]] = set()
+        for exchange, symbol, at in zip(exchanges, symbols, times, strict=True):
+            # An ISO 8601 time without its seconds (always "HH:MM:SS" here) is on one IST day.
+            minute = at[:16] + at[19:]
+            day = days.get(minute)
+            if day is None:
+                day = days[minute] = ist_trade_date(datetime.fromisoformat(at))
+            found.add((projection.instrument(exchange, symbol), day))
+        return found
 
     def params(self) -> list[str]:
         """The parameters of ``STAGE_SQL`` from $6 on: the columns, then new execution ids."""
@@ -535,12 +551,25 @@ async def remove_collisions(session: AsyncSession, import_row: dict[str, Any]) -
     return int(status.rsplit(" ", 1)[-1])
 
 
-async def count_rows(session: AsyncSession, import_id: uuid.UUID) -> int:
-    connection = await pgarrays.driver(session)
-    count: int = await connection.fetchval(
-        "SELECT count(*) FROM trades.executions WHERE import_id = $1 AND fingerprint IS NOT NULL", import_id
-    )
-    return count
+STORE_GROUPS_SQL = """
+INSERT INTO trades.import_groups (import_id, instrument, day)
+SELECT $1, g.instrument, g.day FROM unnest($2::text[], $3::date[]) AS g(instrument, day)
+ORDER BY 2, 3
+ON CONFLICT DO NOTHING
+"""
+
+
+async def store_groups(session: AsyncSession, import_id: uuid.UUID, groups: set[tuple[str, date]]) -> None:
+    """Remember the projection groups of an import's staged rows, for its commit to mark."""
+    if groups:
+        ordered = sorted(groups)
+        connection = await pgarrays.driver(session)
+        await connection.execute(STORE_GROUPS_SQL, import_id, [g[0] for g in ordered], [g[1] for g in ordered])
+
+
+async def forget_groups(session: AsyncSession, import_id: uuid.UUID) -> None:
+    """The groups of an import that is committed (marked) or discarded are of no more use."""
+    await session.execute(import_groups.delete().where(import_groups.c.import_id == import_id))
 
 
 async def delete_rows(session: AsyncSession, import_id: uuid.UUID) -> int:
@@ -565,13 +594,17 @@ async def batch_row(session: AsyncSession, import_id: uuid.UUID, batch_no: int) 
     return None if row is None else dict(row._mapping)
 
 
-async def batch_totals(session: AsyncSession, import_id: uuid.UUID) -> tuple[int, int]:
-    """How many batches are staged, and the duplicates they skipped."""
+async def batch_totals(session: AsyncSession, import_id: uuid.UUID) -> tuple[int, int, int]:
+    """How many batches are staged, the rows they staged, and the duplicates they skipped. Rows
+    leave a staged import only by its commit (remove_collisions) or its discard, so the rows it
+    holds are the ones its batches staged."""
     row = (
         await session.execute(
-            select(func.count(), func.coalesce(func.sum(import_batches.c.duplicates), 0)).where(
-                import_batches.c.import_id == import_id
-            )
+            select(
+                func.count(),
+                func.coalesce(func.sum(import_batches.c.staged), 0),
+                func.coalesce(func.sum(import_batches.c.duplicates), 0),
+            ).where(import_batches.c.import_id == import_id)
         )
     ).one()
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), int(row[2])
