@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -46,73 +46,101 @@ def test_models_match_migrations(service: str, infra_env: dict[str, str]) -> Non
     assert asyncio.run(run()) == []
 
 
-def test_an_import_staged_before_import_groups_gets_its_groups(infra_env: dict[str, str]) -> None:
-    """trades_0016 gives the imports staged before it (in flight during an upgrade) the groups
-    that their commit will mark: one per instrument and IST day of their rows."""
-    settings = migrations.service_settings("trades")
-    staged, committed, user, account = (uuid.uuid4() for _ in range(4))
-    fills = [  # an import's rows: two instruments, and 18:30 UTC begins the next IST day
-        (staged, "NSE", "INFY", "2026-03-02T18:29:59+00:00"),
-        (staged, "NSE", "INFY", "2026-03-02T18:30:00+00:00"),
-        (staged, "BSE", "TCS", "2026-03-02T10:00:00+00:00"),
-        (committed, "NSE", "SBIN", "2026-03-02T10:00:00+00:00"),  # committed: marked long ago
-    ]
+def sql(statements: list[tuple[str, dict[str, object]]]) -> list[tuple[object, ...]]:
+    """Runs statements in one transaction on the trades database; the last one's rows."""
 
-    async def run(statements: list[tuple[str, dict[str, object]]]) -> list[tuple[object, ...]]:
-        engine = create_async_engine(settings.database_url)
+    async def run() -> list[tuple[object, ...]]:
+        engine = create_async_engine(migrations.service_settings("trades").database_url)
         try:
             async with engine.begin() as conn:
                 result: list[tuple[object, ...]] = []
-                for sql, params in statements:
-                    rows = await conn.execute(text(sql), params)
+                for statement, params in statements:
+                    rows = await conn.execute(text(statement), params)
                     result = [tuple(r) for r in rows] if rows.returns_rows else []
                 return result
         finally:
             await engine.dispose()
 
-    migrations.downgrade("trades", "trades_0015")
-    try:
-        asyncio.run(
-            run(
-                [
-                    (
-                        "INSERT INTO trades.accounts (id, user_id, name) VALUES (:a, :u, 'Zerodha')",
-                        {"a": account, "u": user},
-                    )
-                ]
+    return asyncio.run(run())
+
+
+class Seeded:
+    """An account with imports and their executions, written at an older revision of trades (then
+    upgraded to head), and removed again."""
+
+    def __init__(self, revision: str, imports: dict[uuid.UUID, str], fills: list[dict[str, object]]) -> None:
+        self.user, self.account = uuid.uuid4(), uuid.uuid4()
+        self.imports = list(imports)
+        migrations.downgrade("trades", revision)
+        try:
+            sql(
+                [("INSERT INTO trades.accounts (id, user_id, name) VALUES (:a, :u, 'Zerodha')", self.ids())]
                 + [
                     (
                         "INSERT INTO trades.imports (import_id, user_id, account_id, status) VALUES (:i, :u, :a, :s)",
-                        {"i": i, "u": user, "a": account, "s": s},
+                        {**self.ids(), "i": import_id, "s": status},
                     )
-                    for i, s in ((staged, "staged"), (committed, "committed"))
+                    for import_id, status in imports.items()
                 ]
                 + [
                     (
                         "INSERT INTO trades.executions (id, user_id, account_id, command_id, symbol, exchange, side,"
-                        " quantity, price, currency, executed_at, import_id, fingerprint) VALUES (:id, :u, :a, :c,"
-                        " :sym, :ex, 'buy', 1, 100, 'INR', :at, :i, :f)",
+                        " quantity, price, currency, executed_at, import_id, fingerprint, broker_trade_id)"
+                        " VALUES (:id, :u, :a, :c, :sym, :ex, 'buy', 1, 100, 'INR', :at, :i, :f, :t)",
                         {
+                            **self.ids(),
                             "id": uuid.uuid4(),
-                            "u": user,
-                            "a": account,
                             "c": uuid.uuid4(),
-                            "sym": symbol,
-                            "ex": exchange,
-                            "at": datetime.fromisoformat(at),
-                            "i": import_id,
-                            "f": f"h:{n}:0",
+                            "sym": "INFY",
+                            "ex": "NSE",
+                            "at": datetime(2026, 3, 2, 10, 0, tzinfo=UTC),
+                            "t": None,
+                            **fill,
                         },
                     )
-                    for n, (import_id, exchange, symbol, at) in enumerate(fills)
+                    for fill in fills
                 ]
             )
+        finally:
+            migrations.upgrade("trades", "head")
+
+    def ids(self) -> dict[str, object]:
+        return {"u": self.user, "a": self.account}
+
+    def remove(self) -> None:
+        sql(
+            [
+                ("DELETE FROM trades.executions WHERE account_id = :a", self.ids()),
+                ("DELETE FROM trades.imports WHERE account_id = :a", self.ids()),
+                ("DELETE FROM trades.accounts WHERE id = :a", self.ids()),
+            ]
         )
-    finally:
-        migrations.upgrade("trades", "head")
+
+
+def test_an_import_staged_before_import_groups_gets_its_groups(infra_env: dict[str, str]) -> None:
+    """trades_0016 gives the imports staged before it (in flight during an upgrade) the groups
+    that their commit will mark: one per instrument and IST day of their rows."""
+    staged, committed = uuid.uuid4(), uuid.uuid4()
+    fills: list[dict[str, object]] = [  # two instruments, and 18:30 UTC begins the next IST day
+        {"i": staged, "at": datetime(2026, 3, 2, 18, 29, 59, tzinfo=UTC)},
+        {"i": staged, "at": datetime(2026, 3, 2, 18, 30, tzinfo=UTC)},
+        {"i": staged, "ex": "BSE", "sym": "TCS"},
+        {"i": committed, "sym": "SBIN"},  # committed: marked long ago
+    ]
+    seeded = Seeded(
+        "trades_0015",
+        {staged: "staged", committed: "committed"},
+        [{**fill, "f": f"h:{n}:0"} for n, fill in enumerate(fills)],
+    )
     try:
-        groups = asyncio.run(
-            run([("SELECT import_id, instrument, day FROM trades.import_groups ORDER BY 1, 2, 3", {})])
+        groups = sql(
+            [
+                (
+                    "SELECT import_id, instrument, day FROM trades.import_groups WHERE import_id = ANY(:i)"
+                    " ORDER BY 1, 2, 3",
+                    {"i": seeded.imports},
+                )
+            ]
         )
         assert groups == [
             (staged, "BSE:TCS", date(2026, 3, 2)),
@@ -120,12 +148,32 @@ def test_an_import_staged_before_import_groups_gets_its_groups(infra_env: dict[s
             (staged, "NSE:INFY", date(2026, 3, 3)),
         ]
     finally:
-        asyncio.run(
-            run(
-                [
-                    ("DELETE FROM trades.executions WHERE import_id IN (:s, :c)", {"s": staged, "c": committed}),
-                    ("DELETE FROM trades.imports WHERE import_id IN (:s, :c)", {"s": staged, "c": committed}),
-                    ("DELETE FROM trades.accounts WHERE id = :a", {"a": account}),
-                ]
-            )
+        seeded.remove()
+
+
+def test_an_imported_row_with_a_broker_trade_id_gets_it_as_its_key(infra_env: dict[str, str]) -> None:
+    """trades_0017 brings earlier rows to the rule that an imported row with a broker trade id has
+    the fingerprint "t:<id>", and that no other imported row has a "t:" fingerprint."""
+    first = uuid.uuid4()
+    seeded = Seeded(
+        "trades_0016",
+        {first: "committed"},
+        [
+            {"i": first, "f": "h:abc:0", "t": "A1"},  # keyed by a hash, though it has a trade id
+            {"i": first, "f": "t:A2", "t": "A2"},  # as the rule says
+            {"i": first, "f": "t:A3", "t": None},  # a "t:" key without a trade id
+            {"i": first, "f": "h:def:0", "t": None},
+        ],
+    )
+    try:
+        keys = sql(
+            [
+                (
+                    "SELECT fingerprint, broker_trade_id FROM trades.executions WHERE import_id = :i ORDER BY 1",
+                    {"i": first},
+                )
+            ]
         )
+        assert keys == [("h:def:0", None), ("t:A1", "A1"), ("t:A2", "A2"), ("xt:A3", None)]
+    finally:
+        seeded.remove()

@@ -43,6 +43,7 @@ def test_a_good_row_is_normalised() -> None:
     assert values["quantity"] == "75" and values["fees"] == "12.5"  # text forms, read by PostgreSQL
     assert values["currency"] == "INR"
     assert values["broker_trade_id"] == "T1"
+    assert values["fingerprint"] == "t:T1"  # a row with a broker trade id is keyed by it
     assert datetime.fromisoformat(values["executed_at"]) == datetime(2026, 6, 5, 3, 45, tzinfo=UTC)
     assert values["source_line"] == "7" and values["day_level"] == "f"
 
@@ -63,6 +64,7 @@ def test_a_good_row_is_normalised() -> None:
         ({"executed_at": "2026-06-05T09:15:00"}, "executed_at"),
         ({"symbol": "BAD/SYMBOL"}, "symbol"),
         ({"fingerprint": "x"}, "fingerprint"),
+        ({"fingerprint": "t:99"}, "broker_trade_id"),  # "t:" keys a row by a trade id it lacks
         ({"product": "BO"}, "product"),
         ({"unexpected": 1}, "unexpected"),
         ({"currency": "USD"}, "currency USD does not match"),
@@ -190,6 +192,7 @@ def test_a_batch_as_the_imports_service_writes_it_is_checked_a_column_at_a_time(
         {"broker_trade_id": "T\x1f1"},
         {"broker_trade_id": " 77 "},
         {"broker_trade_id": ""},
+        {"broker_trade_id": None},  # its fingerprint is "t:…"
         {"quantity": "0"},
         {"quantity": "0.000"},
         {"quantity": 10},
@@ -220,6 +223,17 @@ def test_a_batch_with_any_other_value_is_checked_as_rows(change: dict[str, Any])
     cols = contract.staged_columns(rows)
     assert _fast_columns(cols, "INR", NOW) is None
     assert outcome(check_columns(cols, "INR", NOW)) == outcome(check_rows(contract.staged_rows(cols), "INR", NOW))
+
+
+def test_a_row_with_a_broker_trade_id_is_keyed_by_it_whatever_its_fingerprint() -> None:
+    rows = [canonical(n) for n in range(3)]
+    rows[1]["fingerprint"] = "h:abc:0"
+    rows[2] = {**rows[2], "broker_trade_id": None, "fingerprint": "h:def:0"}
+    cols = contract.staged_columns(rows)
+    fast = _fast_columns(cols, "INR", NOW)
+    assert fast is not None
+    assert fast[0].values[Columns.NAMES.index("fingerprint")] == ["t:5000", "t:5001", "h:def:0"]
+    assert outcome(fast) == outcome(check_rows(rows, "INR", NOW))
 
 
 def test_a_column_left_out_or_null_is_an_absent_field() -> None:

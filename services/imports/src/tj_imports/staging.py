@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tj_common.contracts.trades import CHARGE_LINES, MAX_STAGE_BATCH, STAGED_FIELDS
+from tj_common.contracts.trades import CHARGE_LINES, MAX_STAGE_BATCH, STAGED_FIELDS, TRADE_KEY
 from tj_imports.formats.base import ParsedRow, RowBlock, RowError, StreamItem
 
 # Kafka's default message limit is 1 MB; a batch is closed before its rows pass this many bytes.
@@ -51,7 +51,7 @@ class Fingerprints:
 
     def of(self, row: ParsedRow) -> str:
         if row.broker_trade_id:
-            return f"t:{row.broker_trade_id}"
+            return TRADE_KEY + row.broker_trade_id
         digest = hashlib.sha256(normalised(row).encode()).hexdigest()
         key = int(digest[:16], 16)
         occurrence = self.seen.get(key, 0)

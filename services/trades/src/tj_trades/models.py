@@ -82,11 +82,19 @@ executions = Table(
     # An imported execution always has its fingerprint (staging.check_rows), so the lookups of an
     # import's rows may say "fingerprint IS NOT NULL" and use ux_executions_import_fingerprint.
     CheckConstraint("import_id IS NULL OR fingerprint IS NOT NULL", name="imported_fingerprint"),
+    # An imported row with a broker trade id is keyed by it (staging.TRADE_KEY), and only such a
+    # row has a "t:" fingerprint: ux_executions_import_fingerprint keeps an import's trade ids unique.
+    CheckConstraint(
+        "import_id IS NULL OR CASE WHEN broker_trade_id IS NULL THEN fingerprint NOT LIKE 't:%'"
+        " ELSE fingerprint = 't:' || broker_trade_id END",
+        name="imported_trade_key",
+    ),
     Index("ix_executions_user_executed", "user_id", "executed_at", "id"),
     Index("ix_executions_command", "command_id", postgresql_where=text("import_id IS NULL")),
     Index("ix_executions_account", "account_id", "recorded_at"),
     # A broker's trade id is recorded once per account (DuplicateBrokerTradeId otherwise); an
-    # import's rows are unique within the import and checked against the visible ones.
+    # import's rows are unique within the import (by fingerprint, which carries the trade id) and
+    # checked against the visible ones.
     Index(
         "ux_executions_account_broker_trade",
         "account_id",
@@ -99,16 +107,9 @@ executions = Table(
         "import_id",
         "fingerprint",
         unique=True,
-        # Not just "import_id IS NOT NULL": the broker trade id probe of STAGE_SQL must not be able
-        # to use this index (see migration trades_0015).
+        # Not just "import_id IS NOT NULL" (migration trades_0015). Also an import's broker trade
+        # ids: their rows' fingerprints are "t:<id>" (ck_executions_imported_trade_key).
         postgresql_where=text("import_id IS NOT NULL AND fingerprint IS NOT NULL"),
-    ),
-    Index(
-        "ux_executions_import_broker_trade",
-        "import_id",
-        "broker_trade_id",
-        unique=True,
-        postgresql_where=text("import_id IS NOT NULL AND broker_trade_id IS NOT NULL"),
     ),
 )
 

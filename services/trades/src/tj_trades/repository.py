@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tj_common.contracts import trades as contract
 from tj_common.db import observe_query
 from tj_trades import pgarrays
 from tj_trades.models import accounts, executions, imports, trade_annotations, trade_tags
@@ -153,7 +154,8 @@ async def recorded_broker_trade_ids(
             )
         )
         found.update((account_id, t) for t in direct.scalars())
-        # Imported executions are unique per import (index on import_id, broker_trade_id).
+        # An imported execution with a broker trade id has the fingerprint "t:<id>" (found through
+        # the index on import_id, fingerprint; migration trades_0017).
         committed = list(
             (
                 await session.execute(
@@ -164,12 +166,13 @@ async def recorded_broker_trade_ids(
             ).scalars()
         )
         if committed:
+            keys = sorted(contract.TRADE_KEY + t for t in trade_ids)
             imported = await session.execute(
                 select(executions.c.broker_trade_id).where(
                     executions.c.import_id == any_(bindparam(None, committed, type_=ARRAY(PG_UUID(as_uuid=True)))),
-                    executions.c.broker_trade_id == any_(ids),
+                    executions.c.fingerprint == any_(bindparam(None, keys, type_=ARRAY(String()))),
                     executions.c.import_id.is_not(None),
-                    executions.c.broker_trade_id.is_not(None),
+                    executions.c.fingerprint.is_not(None),
                 )
             )
             found.update((account_id, t) for t in imported.scalars())

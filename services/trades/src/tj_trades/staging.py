@@ -29,6 +29,10 @@ from tj_trades.domain.charges.india import ist_trade_date
 from tj_trades.models import import_batches, import_groups, imports
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# The fingerprint of an imported row with a broker trade id is TRADE_KEY and the id (the contract's
+# StagedExecutionIn). Every such row is stored so (CHECK ck_executions_imported_trade_key), so the
+# fingerprint index also keeps an import's broker trade ids unique and finds them.
+TRADE_KEY = contract.TRADE_KEY
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9&._\-: ]+$")
 _SEGMENTS = frozenset({None, "equity", "futures", "options", "currency", "commodity"})
@@ -122,13 +126,10 @@ class Columns:
         return [pgarrays.texts(values) for values in self.values]
 
     def keys_distinct(self) -> bool:
-        """Whether no two rows share a fingerprint or a broker trade id (the unique keys of staged
-        rows)."""
+        """Whether no two rows share a fingerprint (the unique key of staged rows; two rows with
+        one broker trade id have one fingerprint, TRADE_KEY and the id)."""
         fingerprints = self.values[self.NAMES.index("fingerprint")]
-        if len(set(fingerprints)) != len(fingerprints):
-            return False
-        trade_ids = [v for v in self.values[self.NAMES.index("broker_trade_id")] if v is not None]
-        return len(set(trade_ids)) == len(trade_ids)
+        return len(set(fingerprints)) == len(fingerprints)
 
     def stage_sql(self) -> str:
         """The statement that stages these rows: ``STAGE_NEW_SQL`` when their keys are distinct,
@@ -291,6 +292,10 @@ def check_rows(
             day_level = row.get("day_level", False)
             if not isinstance(day_level, bool) or not isinstance(row.get("line"), int):
                 raise ValueError
+            if broker_trade_id is not None:
+                fingerprint = TRADE_KEY + broker_trade_id  # a broker's trade id is the row's key
+            elif fingerprint.startswith(TRADE_KEY):
+                raise ValueError
         except (ValueError, TypeError):
             rejected.append(contract.StagedRowRejected(line=line, reason=_explain(row)))
             continue
@@ -414,9 +419,13 @@ def _canonical_columns(
         return None
     if latest > now + FUTURE_TOLERANCE:
         return None
+    trade_ids = get("broker_trade_id", nulls)
+    keys = [f if b is None else TRADE_KEY + b for f, b in zip(columns["fingerprint"], trade_ids, strict=True)]
+    if any(b is None and f.startswith(TRADE_KEY) for f, b in zip(keys, trade_ids, strict=True)):
+        return None
     out = Columns()
     out.values = [
-        columns["fingerprint"],
+        keys,
         [str(v) for v in lines],
         get("source_timezone", nulls),
         ["f"] * n if day_level is None else ["t" if v else "f" for v in day_level],
@@ -430,7 +439,7 @@ def _canonical_columns(
         nulls,
         [base_currency] * n,
         times,
-        get("broker_trade_id", nulls),
+        trade_ids,
         get("broker_order_id", nulls),
         get("product", nulls),
     ]
@@ -468,7 +477,8 @@ _UNNEST = ", ".join(pgarrays.param(i + 6, t) for i, t in enumerate((*Columns.TYP
 # an anti join or a hashed subplan, which read every execution of the imports in $5 (or the
 # account's recorded ones) for each batch, so that a batch cost grew with what was already staged
 # and a large import into an account that holds another took quadratic time.
-# Built from the constant column names above. $1 to $4: user, account, command and import ids; $5:
+# A broker trade id in an import is found by the first probe: the row's fingerprint is TRADE_KEY and
+# the id. Built from the constant column names above. $1 to $4: user, account, command and import ids; $5:
 # the ids of the account's committed imports and of this import; from $6 on: Columns.params().
 STAGE_SQL = f"""
 INSERT INTO trades.executions ({_COLUMN_LIST})
@@ -479,18 +489,11 @@ WHERE NOT EXISTS (
     WHERE v.import_id IS NOT NULL AND v.fingerprint IS NOT NULL AND v.import_id = ANY($5::uuid[])
       AND v.fingerprint = r.fingerprint
     OFFSET 0
-) AND (r.broker_trade_id IS NULL OR (
-    NOT EXISTS (
-        SELECT 1 FROM trades.executions v
-        WHERE v.account_id = $2 AND v.import_id IS NULL AND v.broker_trade_id IS NOT NULL
-          AND v.broker_trade_id = r.broker_trade_id
-        OFFSET 0
-    ) AND NOT EXISTS (
-        SELECT 1 FROM trades.executions v
-        WHERE v.import_id IS NOT NULL AND v.import_id = ANY($5::uuid[]) AND v.broker_trade_id IS NOT NULL
-          AND v.broker_trade_id = r.broker_trade_id
-        OFFSET 0
-    )
+) AND (r.broker_trade_id IS NULL OR NOT EXISTS (
+    SELECT 1 FROM trades.executions v
+    WHERE v.account_id = $2 AND v.import_id IS NULL AND v.broker_trade_id IS NOT NULL
+      AND v.broker_trade_id = r.broker_trade_id
+    OFFSET 0
 ))
 ON CONFLICT DO NOTHING
 """  # noqa: S608

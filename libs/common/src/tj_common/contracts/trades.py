@@ -509,15 +509,27 @@ IMPORT_REVERTED = "trades.ImportReverted"
 MAX_STAGE_BATCH = 2000
 
 
+# The fingerprint of an imported row with a broker trade id: this prefix and the id.
+TRADE_KEY = "t:"
+
+
 class StagedExecutionIn(ExecutionIn):
     """A parsed import row: an execution plus where it came from and its de-duplication key."""
 
     # Per-execution fingerprint (imports issue): "t:<broker trade id>" when the broker gives one,
-    # else "h:<sha256 of the normalised row>:<occurrence index>". Unique per account.
+    # else "h:<sha256 of the normalised row>:<occurrence index>". Unique per account. A row with a
+    # broker trade id is keyed by it: the trades service stores "t:<broker trade id>" (stripped)
+    # whatever fingerprint it came with, and refuses a "t:" fingerprint on a row without one.
     fingerprint: str = Field(min_length=3, max_length=160)
     line: int = Field(ge=1, description="1-based line (or row) in the source file")
     source_timezone: str | None = Field(default=None, max_length=64, description="IANA zone of the file's times")
     day_level: bool = Field(default=False, description="the source gives only the trade date, no time")
+
+    @model_validator(mode="after")
+    def _trade_key(self) -> StagedExecutionIn:
+        if self.broker_trade_id is None and self.fingerprint.startswith(TRADE_KEY):
+            raise ValueError("fingerprint: a 't:' fingerprint keys a row by its broker_trade_id, which this row lacks")
+        return self
 
 
 # The fields of StagedExecutionIn, which are also the column names of a columnar batch.

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
+from tj_common.contracts.trades import TRADE_KEY
 from tj_imports.formats.base import (
     IST,
     Columns,
@@ -227,7 +228,7 @@ class _ZerodhaRows:
                 "broker_trade_id": list(cells[self.i_trade]),
                 "broker_order_id": order_ids,
                 "product": nothing,
-                "fingerprint": ["t:" + trade_id for trade_id in cells[self.i_trade]],
+                "fingerprint": [TRADE_KEY + trade_id for trade_id in cells[self.i_trade]],
                 "line": lines,
                 "source_timezone": [self.zone] * count,
                 "day_level": nothing,
