@@ -57,3 +57,18 @@ async def test_a_joined_column_reads_back_as_the_array(
 def test_separator_characters_are_not_clean() -> None:
     assert pgarrays.clean("NSE:RELIANCE")
     assert not pgarrays.clean("a\x1fb") and not pgarrays.clean("\x1e")
+
+
+async def test_rows_are_the_columns_side_by_side_as_unnest_gives_them(db: async_sessionmaker[AsyncSession]) -> None:
+    """pgarrays.rows (each column unnested in a select list) gives what ``unnest(a, b, …)`` gives:
+    the n-th element of every column in the n-th row, the shorter columns padded with NULL."""
+    columns = [CASES[0], CASES[1], CASES[5], CASES[8], CASES[2]]  # 3, 7, 5, 3 and 1 elements
+    names = [(f"c{i}", pg_type) for i, (_, pg_type) in enumerate(columns)]
+    joined = [pgarrays.texts(map(text_form, values)) for values, _ in columns]
+    async with db() as session:
+        connection = await pgarrays.driver(session)
+        got = await connection.fetch(f"SELECT * FROM {pgarrays.rows(names, 1)} AS r", *joined)
+        arrays = ", ".join(f"${i + 1}::{t}[]" for i, (_, t) in enumerate(names))
+        want = await connection.fetch(f"SELECT * FROM unnest({arrays})", *(values for values, _ in columns))
+    assert [tuple(r) for r in got] == [tuple(r) for r in want]
+    assert len(got) == 7

@@ -1,4 +1,4 @@
-"""Whole columns as one text parameter each, for ``INSERT … SELECT FROM unnest(…)`` of many rows.
+"""Whole columns as one text parameter each, for ``INSERT … SELECT`` of many rows (:func:`rows`).
 
 asyncpg encodes an array parameter element by element, with several type checks per element: a
 2,000-row batch of 17 columns cost ~35 ms of the trades service's CPU, more than anything else it
@@ -29,6 +29,17 @@ def clean(text: str) -> bool:
 def param(number: int, pg_type: str) -> str:
     """The SQL of parameter ``$number`` read back as a ``pg_type[]``."""
     return f"(string_to_array(${number}::text, E'\\x1f', E'\\x1e'))[2:]::{pg_type}[]"
+
+
+def rows(columns: Iterable[tuple[str, str]], first: int) -> str:
+    """A derived table (to alias) of joined columns: (name, type) of each, the parameters from
+    ``$first`` on, one row per element, the shorter columns padded with NULL.
+
+    Each column is unnested in the select list (PostgreSQL's ProjectSet hands each row on as it
+    is made), not ``FROM unnest(a, b, …)``, which first stores every row in a tuplestore and
+    then reads them back: ~8 % of PostgreSQL's CPU for a staged batch."""
+    out = ", ".join(f"unnest({param(first + i, pg_type)}) AS {name}" for i, (name, pg_type) in enumerate(columns))
+    return f"(SELECT {out})"
 
 
 def texts(values: Iterable[str | None]) -> str:

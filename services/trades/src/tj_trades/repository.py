@@ -242,7 +242,7 @@ _RECORD_COLUMNS = (
 # recorded_at defaults to (the transaction's start), so the stored rows need no RETURNING.
 _RECORD_SQL = (
     f"WITH stored AS (INSERT INTO trades.executions ({', '.join(c for c, _ in _RECORD_COLUMNS)}) "  # noqa: S608
-    f"SELECT * FROM unnest({', '.join(pgarrays.param(i + 1, t) for i, (_, t) in enumerate(_RECORD_COLUMNS))})) "
+    f"SELECT * FROM {pgarrays.rows(_RECORD_COLUMNS, 1)} AS r) "
     "SELECT now()"
 )
 _SCALE = Decimal("1e-8")  # NUMERIC(20, 8)

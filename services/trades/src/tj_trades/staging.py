@@ -3,7 +3,7 @@ the import's id, invisible to every query, and made visible by one commit.
 
 Built for volume (a million rows in 500 batches): a batch is checked with plain comparisons rather
 than a pydantic model per row (a row that fails them is explained by the contract model, for the
-rejection's reason), and stored with one ``INSERT … SELECT FROM unnest(…)`` that drops the
+rejection's reason), and stored with one ``INSERT … SELECT`` of the unnested columns that drops the
 duplicates set-based. A commit is one row update of ``trades.imports`` whatever the import's size:
 an imported execution is visible while its import is ``committed``.
 """
@@ -472,7 +472,7 @@ def _explain(row: Any) -> str:
 
 
 _COLUMN_LIST = ", ".join(("user_id", "account_id", "command_id", "import_id", *Columns.NAMES, "id"))
-_UNNEST = ", ".join(pgarrays.param(i + 6, t) for i, t in enumerate((*Columns.TYPES, "uuid")))
+_ROWS = pgarrays.rows(zip((*Columns.NAMES, "id"), (*Columns.TYPES, "uuid"), strict=True), 6)
 # Each NOT EXISTS is one index probe per row: its OFFSET 0 keeps PostgreSQL from turning it into
 # an anti join or a hashed subplan, which read every execution of the imports in $5 (or the
 # account's recorded ones) for each batch, so that a batch cost grew with what was already staged
@@ -483,7 +483,7 @@ _UNNEST = ", ".join(pgarrays.param(i + 6, t) for i, t in enumerate((*Columns.TYP
 STAGE_SQL = f"""
 INSERT INTO trades.executions ({_COLUMN_LIST})
 SELECT $1, $2, $3, $4, r.*
-FROM unnest({_UNNEST}) AS r({", ".join(Columns.NAMES)}, id)
+FROM {_ROWS} AS r
 WHERE NOT EXISTS (
     SELECT 1 FROM trades.executions v
     WHERE v.import_id IS NOT NULL AND v.fingerprint IS NOT NULL AND v.import_id = ANY($5::uuid[])
