@@ -82,7 +82,7 @@ executions = Table(
     # An imported execution always has its fingerprint (staging.check_rows), so the lookups of an
     # import's rows may say "fingerprint IS NOT NULL" and use ux_executions_import_fingerprint.
     CheckConstraint("import_id IS NULL OR fingerprint IS NOT NULL", name="imported_fingerprint"),
-    # An imported row with a broker trade id is keyed by it (staging.TRADE_KEY), and only such a
+    # An imported row with a broker trade id is keyed by it (contract TRADE_KEY), and only such a
     # row has a "t:" fingerprint: ux_executions_import_fingerprint keeps an import's trade ids unique.
     CheckConstraint(
         "import_id IS NULL OR CASE WHEN broker_trade_id IS NULL THEN fingerprint NOT LIKE 't:%'"

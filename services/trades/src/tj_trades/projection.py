@@ -90,31 +90,35 @@ def groups_of_rows(user_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> set[Gr
     return {(user_id, r["account_id"], instrument(r["exchange"], r["symbol"]), ist_day(r["executed_at"])) for r in rows}
 
 
-_MARK_EXECUTIONS = (
-    "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
+def _mark_selected(select: str) -> str:
+    """The statement that marks the groups (user, account, instrument, day) a SELECT gives."""
+    return (
+        f"INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) {select} "
+        "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
+    )
+
+
+_EXECUTION_GROUPS = (
     "SELECT DISTINCT user_id, account_id, exchange || ':' || symbol, (executed_at AT TIME ZONE 'Asia/Kolkata')::date "
-    "FROM trades.executions WHERE {where} "
-    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
-)
-_MARK_TRADES = (
-    "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
-    "SELECT DISTINCT user_id, account_id, instrument, (opened_at AT TIME ZONE 'Asia/Kolkata')::date "
-    "FROM trades.trade_rows WHERE account_id = :v "
-    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
+    "FROM trades.executions WHERE {where}"
 )
 MARK_SQL = {
     # An import's rows all have a fingerprint; saying so lets the import's index find them.
-    "import_id": [_MARK_EXECUTIONS.format(where="import_id = :v AND fingerprint IS NOT NULL")],
-    "account_id": [_MARK_EXECUTIONS.format(where="account_id = :v"), _MARK_TRADES],
+    "import_id": [_mark_selected(_EXECUTION_GROUPS.format(where="import_id = :v AND fingerprint IS NOT NULL"))],
+    "account_id": [
+        _mark_selected(_EXECUTION_GROUPS.format(where="account_id = :v")),
+        _mark_selected(
+            "SELECT DISTINCT user_id, account_id, instrument, (opened_at AT TIME ZONE 'Asia/Kolkata')::date "
+            "FROM trades.trade_rows WHERE account_id = :v"
+        ),
+    ],
 }
-
-
 _MARK_IMPORT = text(
-    "INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) "
-    "SELECT i.user_id, i.account_id, g.instrument, g.day "
-    "FROM trades.import_groups g JOIN trades.imports i ON i.import_id = g.import_id "
-    "WHERE g.import_id = :v ORDER BY g.instrument, g.day "
-    "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
+    _mark_selected(
+        "SELECT i.user_id, i.account_id, g.instrument, g.day "
+        "FROM trades.import_groups g JOIN trades.imports i ON i.import_id = g.import_id "
+        "WHERE g.import_id = :v ORDER BY g.instrument, g.day"
+    )
 )
 
 

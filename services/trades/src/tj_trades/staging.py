@@ -29,10 +29,6 @@ from tj_trades.domain.charges.india import ist_trade_date
 from tj_trades.models import import_batches, import_groups, imports
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
-# The fingerprint of an imported row with a broker trade id is TRADE_KEY and the id (the contract's
-# StagedExecutionIn). Every such row is stored so (CHECK ck_executions_imported_trade_key), so the
-# fingerprint index also keeps an import's broker trade ids unique and finds them.
-TRADE_KEY = contract.TRADE_KEY
 
 _SYMBOL = re.compile(r"^[A-Za-z0-9&._\-: ]+$")
 _SEGMENTS = frozenset({None, "equity", "futures", "options", "currency", "commodity"})
@@ -127,7 +123,7 @@ class Columns:
 
     def keys_distinct(self) -> bool:
         """Whether no two rows share a fingerprint (the unique key of staged rows; two rows with
-        one broker trade id have one fingerprint, TRADE_KEY and the id)."""
+        one broker trade id have one fingerprint, contract.TRADE_KEY and the id)."""
         fingerprints = self.values[self.NAMES.index("fingerprint")]
         return len(set(fingerprints)) == len(fingerprints)
 
@@ -292,9 +288,12 @@ def check_rows(
             day_level = row.get("day_level", False)
             if not isinstance(day_level, bool) or not isinstance(row.get("line"), int):
                 raise ValueError
+            # A broker's trade id is the row's key: its fingerprint is contract.TRADE_KEY and the id,
+            # as every imported row's is (CHECK ck_executions_imported_trade_key), so that the
+            # fingerprint index also keeps an import's trade ids unique and finds them.
             if broker_trade_id is not None:
-                fingerprint = TRADE_KEY + broker_trade_id  # a broker's trade id is the row's key
-            elif fingerprint.startswith(TRADE_KEY):
+                fingerprint = contract.TRADE_KEY + broker_trade_id
+            elif fingerprint.startswith(contract.TRADE_KEY):
                 raise ValueError
         except (ValueError, TypeError):
             rejected.append(contract.StagedRowRejected(line=line, reason=_explain(row)))
@@ -420,8 +419,9 @@ def _canonical_columns(
     if latest > now + FUTURE_TOLERANCE:
         return None
     trade_ids = get("broker_trade_id", nulls)
-    keys = [f if b is None else TRADE_KEY + b for f, b in zip(columns["fingerprint"], trade_ids, strict=True)]
-    if any(b is None and f.startswith(TRADE_KEY) for f, b in zip(keys, trade_ids, strict=True)):
+    key = contract.TRADE_KEY
+    keys = [f if b is None else key + b for f, b in zip(columns["fingerprint"], trade_ids, strict=True)]
+    if any(b is None and f.startswith(key) for f, b in zip(keys, trade_ids, strict=True)):
         return None
     out = Columns()
     out.values = [
@@ -477,9 +477,10 @@ _ROWS = pgarrays.rows(zip((*Columns.NAMES, "id"), (*Columns.TYPES, "uuid"), stri
 # an anti join or a hashed subplan, which read every execution of the imports in $5 (or the
 # account's recorded ones) for each batch, so that a batch cost grew with what was already staged
 # and a large import into an account that holds another took quadratic time.
-# A broker trade id in an import is found by the first probe: the row's fingerprint is TRADE_KEY and
-# the id. Built from the constant column names above. $1 to $4: user, account, command and import ids; $5:
-# the ids of the account's committed imports and of this import; from $6 on: Columns.params().
+# A broker trade id in an import is found by the first probe: the row's fingerprint is
+# contract.TRADE_KEY and the id. Built from the constant column names above. $1 to $4: user,
+# account, command and import ids; $5: the ids of the account's committed imports and of this
+# import; from $6 on: Columns.params().
 STAGE_SQL = f"""
 INSERT INTO trades.executions ({_COLUMN_LIST})
 SELECT $1, $2, $3, $4, r.*
@@ -517,8 +518,7 @@ async def committed_imports(session: AsyncSession, account_id: uuid.UUID) -> lis
 
 # The lookups of an import's rows below say "fingerprint IS NOT NULL", which every imported row has
 # (CHECK ck_executions_imported_fingerprint): it lets PostgreSQL find them through
-# ux_executions_import_fingerprint, whose predicate requires it (migration trades_0015: that index
-# must not serve the broker trade id probe of STAGE_SQL).
+# ux_executions_import_fingerprint, whose predicate requires it (migration trades_0015).
 
 # Rows of the import that became duplicates after they were staged: the same fingerprint or broker
 # trade id recorded directly, or committed by another import, since this import began.

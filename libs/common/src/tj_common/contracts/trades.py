@@ -528,7 +528,9 @@ class StagedExecutionIn(ExecutionIn):
     @model_validator(mode="after")
     def _trade_key(self) -> StagedExecutionIn:
         if self.broker_trade_id is None and self.fingerprint.startswith(TRADE_KEY):
-            raise ValueError("fingerprint: a 't:' fingerprint keys a row by its broker_trade_id, which this row lacks")
+            raise ValueError(
+                f"fingerprint: a '{TRADE_KEY}' fingerprint keys a row by its broker_trade_id, which it lacks"
+            )
         return self
 
 

@@ -1,7 +1,7 @@
 """executions: an imported row's broker trade id is its key, kept unique by the fingerprint index
 
 The contract already says an imported row with a broker trade id has the fingerprint
-``t:<broker trade id>``; the trades service now stores exactly that (staging.TRADE_KEY) and a
+``t:<broker trade id>``; the trades service now stores exactly that (the contract's TRADE_KEY) and a
 CHECK says so. The fingerprint index then also keeps an import's broker trade ids unique, and
 the staging statement finds a trade id already in an import with the fingerprint probe it makes
 anyway: ux_executions_import_broker_trade and the staging statement's third probe go, one index
