@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     on_start = []
     if settings.projection_worker != "off":
         background = (
-            Refresher(runtime.sessionmaker, after=store_snapshots)
+            Refresher(runtime.sessionmaker, after=store_snapshots, user_interval=settings.projection_user_interval)
             if settings.projection_worker == "inline"
             else ProjectorChild()
         )

@@ -56,7 +56,9 @@ async def run(settings: Settings, parent: int | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     engine = make_engine(settings, pool_size=2)
-    refresher = Refresher(make_sessionmaker(engine), after=store_snapshots)
+    refresher = Refresher(
+        make_sessionmaker(engine), after=store_snapshots, user_interval=settings.projection_user_interval
+    )
     await refresher.start()
     log.info("projection refresher started", extra={"fields": {"pid": os.getpid(), "parent": parent}})
     try:

@@ -18,3 +18,8 @@ class Settings(ServiceSettings):
     projection_worker: Literal["process", "inline", "off"] = "process"
     # The child's scheduling priority below the service's (nice increment): commands first.
     projection_nice: int = Field(default=10, ge=0, le=19)
+    # The background refresher recomputes one user at most once in this many seconds: a user's
+    # stream of writes is projected every few seconds, each time with everything since, not once a
+    # second (a refresh costs about the same for one new fill as for many). Reads never wait for
+    # it: a query refreshes what it needs itself.
+    projection_user_interval: float = Field(default=5.0, ge=0)
