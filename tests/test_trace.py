@@ -86,3 +86,22 @@ async def test_one_trace_from_http_to_the_resulting_event(inproc: tuple[str, InM
     consumer = next(s for s in in_trace if s.name == f"{TRADES_COMMANDS.name} process")
     inserts = [s for s in in_trace if s.kind == SpanKind.CLIENT and "INSERT" in s.name.upper()]
     assert any(s.parent is not None and s.parent.span_id == consumer.context.span_id for s in inserts), names
+
+
+def test_statements_get_spans_only_where_spans_are_recorded() -> None:
+    """Without an exporter (and no provider given) no span is made per statement: it cost every
+    statement a non-recording span for nothing."""
+    from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+
+    from tj_common.runtime import Runtime
+    from tj_trades.models import metadata
+    from tj_trades.settings import Settings as TradesSettings
+
+    def traced(runtime: Runtime) -> bool:
+        listeners = runtime.engine.sync_engine.dispatch.before_cursor_execute
+        return any(isinstance(getattr(fn, "__self__", None), EngineTracer) for fn in listeners)
+
+    assert not traced(Runtime(TradesSettings(), metadata=metadata))
+    assert traced(Runtime(TradesSettings(), metadata=metadata, tracer_provider=TracerProvider()))
+    exporting = TradesSettings(otel_exporter_otlp_endpoint="http://127.0.0.1:4318")
+    assert traced(Runtime(exporting, metadata=metadata))
