@@ -60,6 +60,44 @@ def history(rng: random.Random, user_id: uuid.UUID, account_id: uuid.UUID, days:
     return rows
 
 
+async def new_account(db: async_sessionmaker[AsyncSession], long_only: bool = False) -> tuple[uuid.UUID, uuid.UUID]:
+    """A user's account (user id, account id)."""
+    user_id, account_id = uuid.uuid4(), uuid.uuid4()
+    async with db() as session, session.begin():
+        await session.execute(
+            text("INSERT INTO trades.accounts (id, user_id, name, long_only) VALUES (:a, :u, 'Main', :l)"),
+            {"a": account_id, "u": user_id, "l": long_only},
+        )
+    return user_id, account_id
+
+
+def tcs_fill(
+    user_id: uuid.UUID, account_id: uuid.UUID, side: str, price: str, at: datetime, product: str | None = None
+) -> dict[str, Any]:
+    """An execution row of 10 TCS on NSE, as repository.insert_executions takes it."""
+    return {
+        "id": uuid.uuid4(),
+        "user_id": user_id,
+        "account_id": account_id,
+        "command_id": uuid.uuid4(),
+        "symbol": "TCS",
+        "exchange": "NSE",
+        "side": side,
+        "quantity": Decimal(10),
+        "price": Decimal(price),
+        "currency": "INR",
+        "executed_at": at,
+        "product": product,
+    }
+
+
+async def record(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+    """Rows stored as a writer stores them: the rows and their groups' marks, in one transaction."""
+    async with db() as session, session.begin():
+        await repository.insert_executions(session, rows)
+        await projection.mark(session, projection.groups_of_rows(user_id, rows))
+
+
 _STORED = """
 SELECT 'trade' AS kind, concat_ws('|', instrument, side, status, opened_at, closed_at, close_day, trim_scale(quantity),
        trim_scale(entry_price), trim_scale(gross_pnl), trim_scale(charges), trim_scale(net_pnl), charges_source,
@@ -128,12 +166,7 @@ async def test_incremental_refresh_equals_rebuild(
     if seed % 2:  # pages of two trades: the search for a flat point crosses pages and ties
         monkeypatch.setattr(projection, "FLAT_POINT_PAGE", 2)
     rng = random.Random(seed * 2 + long_only)
-    user_id, account_id = uuid.uuid4(), uuid.uuid4()
-    async with db() as session, session.begin():
-        await session.execute(
-            text("INSERT INTO trades.accounts (id, user_id, name, long_only) VALUES (:a, :u, 'Main', :l)"),
-            {"a": account_id, "u": user_id, "l": long_only},
-        )
+    user_id, account_id = await new_account(db, long_only)
     rows = history(rng, user_id, account_id, days=25)
     # Mostly in time order, as a trader records them; now and then an older stretch arrives late.
     by_day: dict[Any, list[dict[str, Any]]] = {}
@@ -213,33 +246,11 @@ async def test_an_execution_committed_during_a_refresh_leaves_the_newest_charges
     marks), closing the day's buy: the buy is intraday now, no longer delivery. The refresh meets
     the sell when it reads the rows for the round trips and estimates the day again; the charges it
     stores must be those newer ones (as a rebuild gives), not its first estimate of the buy."""
-    user_id, account_id = uuid.uuid4(), uuid.uuid4()
-    async with db() as session, session.begin():
-        await session.execute(
-            text("INSERT INTO trades.accounts (id, user_id, name) VALUES (:a, :u, 'Main')"),
-            {"a": account_id, "u": user_id},
-        )
-
-    def fill(side: str, price: str, at: datetime) -> dict[str, Any]:
-        return {
-            "id": uuid.uuid4(),
-            "user_id": user_id,
-            "account_id": account_id,
-            "command_id": uuid.uuid4(),
-            "symbol": "TCS",
-            "exchange": "NSE",
-            "side": side,
-            "quantity": Decimal(10),
-            "price": Decimal(price),
-            "currency": "INR",
-            "executed_at": at,
-            "product": None,  # intraday or delivery: inferred from the day's other side
-        }
-
-    buy, sell = fill("buy", "3500", START), fill("sell", "3520", START + timedelta(hours=2))
-    async with db() as session, session.begin():
-        await repository.insert_executions(session, [buy])
-        await projection.mark(session, projection.groups_of_rows(user_id, [buy]))
+    user_id, account_id = await new_account(db)
+    # No product: intraday or delivery is inferred from the day's other side.
+    buy = tcs_fill(user_id, account_id, "buy", "3500", START)
+    sell = tcs_fill(user_id, account_id, "sell", "3520", START + timedelta(hours=2))
+    await record(db, user_id, [buy])
 
     flat_points = projection._flat_points
     raced = False
@@ -249,9 +260,7 @@ async def test_an_execution_committed_during_a_refresh_leaves_the_newest_charges
         nonlocal raced
         if not raced:
             raced = True
-            async with db() as other, other.begin():
-                await repository.insert_executions(other, [sell])
-                await projection.mark(other, projection.groups_of_rows(user_id, [sell]))
+            await record(db, user_id, [sell])  # another connection's transaction, committed now
         return await flat_points(*args)
 
     monkeypatch.setattr(projection, "_flat_points", writer_commits_meanwhile)

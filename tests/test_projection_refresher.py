@@ -5,46 +5,22 @@ marks are not kept waiting meanwhile."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tj_trades import projection, repository
-
-START = datetime(2025, 3, 3, 4, 0, tzinfo=UTC)
-
-
-async def new_account(db: async_sessionmaker[AsyncSession]) -> tuple[uuid.UUID, uuid.UUID]:
-    user_id, account_id = uuid.uuid4(), uuid.uuid4()
-    async with db() as session, session.begin():
-        await session.execute(
-            text("INSERT INTO trades.accounts (id, user_id, name) VALUES (:a, :u, 'Main')"),
-            {"a": account_id, "u": user_id},
-        )
-    return user_id, account_id
+from tests.test_incremental_projection import START, new_account, tcs_fill
+from tests.test_incremental_projection import record as store
+from tj_trades import projection
 
 
 async def record(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID, account_id: uuid.UUID, side: str) -> None:
-    """A fill recorded as the RecordExecutions handler stores one: the row and its group's mark."""
-    row = {
-        "id": uuid.uuid4(),
-        "user_id": user_id,
-        "account_id": account_id,
-        "command_id": uuid.uuid4(),
-        "symbol": "TCS",
-        "exchange": "NSE",
-        "side": side,
-        "quantity": Decimal(10),
-        "price": Decimal("3500") if side == "buy" else Decimal("3520"),
-        "currency": "INR",
-        "executed_at": START if side == "buy" else START + timedelta(hours=1),
-        "product": "MIS",
-    }
-    async with db() as session, session.begin():
-        await repository.insert_executions(session, [row])
-        await projection.mark(session, projection.groups_of_rows(user_id, [row]))
+    """An intraday buy at START or its sell an hour later, stored with its group's mark."""
+    if side == "buy":
+        await store(db, user_id, [tcs_fill(user_id, account_id, "buy", "3500", START, "MIS")])
+    else:
+        await store(db, user_id, [tcs_fill(user_id, account_id, "sell", "3520", START + timedelta(hours=1), "MIS")])
 
 
 async def statuses(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> list[str]:
