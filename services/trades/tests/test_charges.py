@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tj_trades.domain.charges import (
     LINE_NAMES,
+    NOTE_LINES,
     BrokeragePlan,
     BrokerageRule,
     ChargeBreakdown,
@@ -46,6 +47,7 @@ from tj_trades.domain.charges import (
     flat_plan,
     india_rate_table,
     ist_trade_date,
+    note_lines,
     parse_rate_table,
     plan_from_dict,
     plan_to_dict,
@@ -708,6 +710,16 @@ def test_note_lines_are_non_negative_and_add_up(orders: list[ExecutedOrder], pla
     assert note.total.total == sum((p.charges.total for p in note.orders), D(0))
     # STT on the note is whole rupees per scrip, so whole rupees overall.
     assert note.total.stt == note.total.stt.to_integral_value()  # type: ignore[union-attr]
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(contract_notes(), st.sampled_from(PLANS))
+def test_note_lines_are_the_breakdowns_amounts(orders: list[ExecutedOrder], plan: BrokeragePlan) -> None:
+    note = estimate_contract_note(orders, plan)
+    version, lines = note_lines(orders, plan)
+    assert version == note.rates_version
+    assert lines == [tuple(p.charges.line(name) for name in NOTE_LINES) for p in note.orders]
+    assert [sum(amounts, D(0)) for amounts in lines] == [p.charges.total for p in note.orders]
 
 
 @settings(max_examples=200, deadline=None, database=None)

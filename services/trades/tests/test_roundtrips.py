@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from uuid import uuid5
+from uuid import UUID, uuid5
 
 import pytest
 from hypothesis import given, settings
@@ -20,6 +21,7 @@ from tj_trades.domain.roundtrips import (
     TradeSide,
     TradeStatus,
     build_round_trips,
+    trade_id_for,
 )
 
 T0 = datetime(2026, 3, 2, 3, 45, tzinfo=UTC)  # 09:15 IST
@@ -470,3 +472,38 @@ def test_flips_split_into_a_closing_and_an_opening_part(case: tuple[list[Fill], 
             assert str(opened.first_execution_id) == execution_id
             if role_b is LegRole.OPEN:
                 assert opened.side is not closed.side
+
+
+def test_trade_ids_are_uuid5_of_the_first_execution() -> None:
+    for eid in ("x001", UUID("00000000-0000-4000-8000-00000000000a")):
+        assert trade_id_for(eid) == uuid5(TRADE_ID_NAMESPACE, f"trade:{eid}")
+        assert trade_id_for(eid, unmatched=True) == uuid5(TRADE_ID_NAMESPACE, f"unmatched:{eid}")
+
+
+def test_a_duplicate_uuid_execution_id_is_rejected() -> None:
+    eid = UUID("00000000-0000-4000-8000-00000000000b")
+    twice = [replace(fill("x", "buy", 1, 10), execution_id=eid), replace(fill("y", "sell", 1, 11), execution_id=eid)]
+    with pytest.raises(ValueError, match="duplicate execution id"):
+        build_round_trips(twice)
+
+
+@settings(max_examples=200, deadline=None)
+@given(execution_sets(), st.data())
+def test_uuid_ids_give_the_trades_their_text_gives(
+    case: tuple[list[Fill], frozenset[str]], data: st.DataObject
+) -> None:
+    """UUID execution ids are ordered by their number, other ids by their text: the same order."""
+    fills, long_only = case
+    ids = data.draw(st.lists(st.uuids(), min_size=len(fills), max_size=len(fills), unique=True))
+    as_uuid = [replace(f, execution_id=i) for f, i in zip(fills, ids, strict=True)]
+    as_text = [replace(f, execution_id=str(i)) for f, i in zip(fills, ids, strict=True)]
+    by_uuid = build_round_trips(as_uuid, long_only_accounts=long_only)
+    by_text = build_round_trips(as_text, long_only_accounts=long_only)
+    assert [
+        replace(
+            t,
+            first_execution_id=str(t.first_execution_id),
+            legs=tuple(leg._replace(execution_id=str(leg.execution_id)) for leg in t.legs),
+        )
+        for t in by_uuid
+    ] == by_text

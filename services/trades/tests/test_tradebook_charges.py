@@ -4,6 +4,8 @@ accounts outside India are priced with their commission schedule, a trade says w
 
 from __future__ import annotations
 
+import json
+import random
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -127,3 +129,31 @@ def test_a_day_the_rate_table_does_not_cover_leaves_only_that_days_fills_unestim
     charges = tradebook.charges_of([early, later], INDIA)
     assert charges[early["id"]] == tradebook.NO_CHARGES
     assert charges[later["id"]].source == "estimated" and (charges[later["id"]].total or 0) > 0
+
+
+def test_lines_are_stored_as_the_json_of_their_amounts_as_text() -> None:
+    rng = random.Random(5)
+    amounts = [D("0.00"), D("12.5"), D("1E+2"), D("0E-8"), D("-3.14"), D("123456789.123456789")]
+    for _ in range(200):
+        names = [n for n in tradebook.ch.LINE_NAMES if rng.random() < 0.5]
+        lines = {n: rng.choice(amounts) for n in names}
+        assert tradebook.lines_json(lines) == json.dumps({n: str(a) for n, a in lines.items()})
+    assert tradebook.lines_json(None) is None
+
+
+def test_uuid_ids_and_their_text_get_the_same_estimates() -> None:
+    """A note's paise left over go to the earlier execution in (time, id) order: UUID ids are
+    ordered by number, which must be their text's order."""
+    rng = random.Random(11)
+    rows = []
+    for i in range(60):  # equal fills at the same minutes: the sharing's ties are decided by id
+        order = {"broker_order_id": f"o{i % 4}"} if i % 3 == 0 else {}
+        rows.append(
+            execution(
+                rng.choice(["buy", "sell"]), "7", "333.33", i % 3, id=uuid.UUID(int=rng.getrandbits(128)), **order
+            )
+        )
+    by_uuid = tradebook.execution_charges(rows)
+    by_text = tradebook.execution_charges([{**r, "id": str(r["id"])} for r in rows])
+    assert {str(k): v for k, v in by_uuid.items()} == by_text
+    assert len({v.lines["exchange_txn"] for v in by_uuid.values() if v.lines}) > 1  # the ties were real

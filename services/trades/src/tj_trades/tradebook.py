@@ -19,7 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, localcontext
 from typing import Any, Literal, NamedTuple
 
@@ -84,16 +84,26 @@ def execution_charges(
     # executions get the same paise whatever order they were read in (a refresh reads one day, a
     # rebuild the whole history).
     for account_id, account_rows in estimable.items():
-        account_rows.sort(key=_canonical)
+        _sort_canonically(account_rows)
         result.update(_estimate(account_rows, _plan((plans or {}).get(account_id))))
     for account_id, account_rows in commissioned.items():
-        account_rows.sort(key=_canonical)
+        _sort_canonically(account_rows)
         result.update(_commission(account_rows, (schedules or {})[account_id] or {}))
     return result
 
 
 def _canonical(row: Mapping[str, Any]) -> tuple[datetime, str]:
     return row["executed_at"], str(row["id"])
+
+
+def _canonical_uuid(row: Mapping[str, Any]) -> tuple[datetime, int]:
+    # The same order as _canonical's for UUID ids (their text is fixed-width lowercase hex, so it
+    # sorts as their number does), without formatting each one.
+    return row["executed_at"], row["id"].int
+
+
+def _sort_canonically(rows: list[dict[str, Any]]) -> None:
+    rows.sort(key=_canonical_uuid if all(type(r["id"]) is uuid.UUID for r in rows) else _canonical)
 
 
 def broker_charges(fees: Decimal | str | None, typed: Mapping[str, Any] | None) -> ExecutionCharges:
@@ -124,7 +134,17 @@ def lines_json(lines: Lines | None) -> str | None:
     """A breakdown as stored (JSON, amounts as decimal strings)."""
     if lines is None:
         return None
-    return "{" + ", ".join(f'"{name}": "{amount}"' for name, amount in lines.items()) + "}"
+    names = tuple(lines)
+    template = _JSON_TEMPLATES.get(names)
+    if template is None:
+        # Line names are LINE_NAMES (plain identifiers): nothing in them needs escaping.
+        template = _JSON_TEMPLATES[names] = "{" + ", ".join(f'"{name}": "%s"' for name in names) + "}"
+    return template % tuple(lines.values())
+
+
+# The JSON text of each set of lines with %s for the amounts: a projection encodes every
+# execution's and every trade's lines, nearly all of them with the same few sets of names.
+_JSON_TEMPLATES: dict[tuple[str, ...], str] = {}
 
 
 def _plan(name: str | None) -> ch.BrokeragePlan:
@@ -140,55 +160,80 @@ def _order_key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _estimate(rows: list[dict[str, Any]], plan: ch.BrokeragePlan) -> dict[uuid.UUID, ExecutionCharges]:
-    grouped: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    # The executed orders in the order of their first fill (ties in a note's sharing go to the
+    # earlier order): fills of one broker order (same order id, side, symbol and IST day) share
+    # the order's charges; a fill without an order id is an order of its own.
+    grouped: list[tuple[date, list[dict[str, Any]]]] = []
+    by_order: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    ist_trade_date = ch.ist_trade_date
     for row in rows:
-        grouped[(*_order_key(row), ch.ist_trade_date(row["executed_at"]))].append(row)
+        day = ist_trade_date(row["executed_at"])
+        order_id = row["broker_order_id"]
+        if not order_id:
+            grouped.append((day, [row]))
+            continue
+        key = (order_id, row["side"], row["symbol"], row["exchange"], day)
+        members = by_order.get(key)
+        if members is None:
+            members = by_order[key] = []
+            grouped.append((day, members))
+        members.append(row)
     orders: list[ch.ExecutedOrder] = []
-    ids: dict[str, Any] = {}  # the engine's fill id -> the execution's own id
     segments: dict[tuple[str, str, str | None], ch.Segment] = {}  # (exchange, symbol, segment) -> its class
-    for (order_id, side, symbol, exchange, day), fills in grouped.items():
+    for day, fills in grouped:
         first = fills[0]
+        exchange, symbol, side = first["exchange"], first["symbol"], first["side"]
         scrip = (exchange, symbol, first["segment"])
         segment = segments.get(scrip)
         if segment is None:
             segment = segments[scrip] = _segment(first)
-        engine_fills = []
-        for f in fills:
-            fill_id = str(f["id"])
-            ids[fill_id] = f["id"]
-            engine_fills.append(ch.Fill(fill_id, Decimal(f["quantity"]), Decimal(f["price"])))
+        if len(fills) == 1 and not first["broker_order_id"]:
+            order_id = str(first["id"])  # an order of one fill, named by it (as ExecutedOrder.of)
+            engine_fills: tuple[ch.Fill, ...] = (
+                ch.Fill(order_id, Decimal(first["quantity"]), Decimal(first["price"])),
+            )
+        else:
+            order_id = f"{first['broker_order_id']}:{side}:{symbol}:{day.isoformat()}"
+            engine_fills = tuple(ch.Fill(str(f["id"]), Decimal(f["quantity"]), Decimal(f["price"])) for f in fills)
         orders.append(
             ch.ExecutedOrder(
-                order_id=f"{order_id}:{side}:{symbol}:{day.isoformat()}",
+                order_id=order_id,
                 instrument=symbol,
                 exchange=_INDIAN_EXCHANGES[exchange],
                 segment=segment,
                 side=_SIDES.get(side) or Side(side),
                 trade_date=day,
-                fills=tuple(engine_fills),
+                fills=engine_fills,
                 product=_PRODUCTS.get(first["product"] or "") if segment == ch.Segment.EQUITY else None,
             )
         )
     # One contract note per trade date: a day the rate table does not cover leaves that day's
     # executions without an estimate, not the whole account's.
+    by_day: dict[Any, list[int]] = defaultdict(list)
+    for n, order in enumerate(orders):
+        by_day[order.trade_date].append(n)
     result: dict[uuid.UUID, ExecutionCharges] = {}
-    try:
-        estimates = ch.estimate_orders_where_known(orders, plan)
-    except ValueError:
-        return {row["id"]: NO_CHARGES for row in rows}
-    priced: list[ch.PricedOrder] = []
-    for order, estimate in zip(orders, estimates, strict=True):
-        if estimate is None:
-            result.update((ids[f.fill_id], NO_CHARGES) for f in order.fills)
-        else:
-            priced.append(estimate)
-    for item in priced:
-        if len(item.order.fills) == 1:  # the common case: nothing to share out
-            charges = item.charges
-            result[ids[item.order.fills[0].fill_id]] = ExecutionCharges(charges.total, "estimated", lines_of(charges))
+    names = ch.NOTE_LINES
+    for day_members in by_day.values():
+        day_orders = [orders[n] for n in day_members]
+        try:
+            version, priced = ch.note_lines(day_orders, plan)
+        except ch.RatesUnavailableError:
+            result.update((row["id"], NO_CHARGES) for n in day_members for row in grouped[n][1])
             continue
-        for fill_id, breakdown in ch.charges_per_fill(item.order, item.charges).items():
-            result[ids[fill_id]] = ExecutionCharges(breakdown.total, "estimated", lines_of(breakdown))
+        except ValueError:
+            return {row["id"]: NO_CHARGES for row in rows}
+        for n, order, amounts in zip(day_members, day_orders, priced, strict=True):
+            fills = grouped[n][1]
+            lines = dict(zip(names, amounts, strict=True))
+            if len(fills) == 1:  # the common case: nothing to share out
+                result[fills[0]["id"]] = ExecutionCharges(sum(amounts, _ZERO), "estimated", lines)
+                continue
+            whole = ch.ChargeBreakdown(**lines, source="estimated", rates_version=version)
+            # One part per fill, in the order's fill order (its ids are unique).
+            parts = ch.charges_per_fill(order, whole).values()
+            for row, breakdown in zip(fills, parts, strict=True):
+                result[row["id"]] = ExecutionCharges(breakdown.total, "estimated", lines_of(breakdown))
     return result
 
 

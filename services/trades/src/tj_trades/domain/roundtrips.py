@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from enum import StrEnum
+from hashlib import sha1
 from typing import NamedTuple
-from uuid import UUID, uuid5
+from uuid import UUID
 
 # One buy/sell vocabulary for the whole domain (the charges engine defines it).
 from tj_trades.domain.charges.segments import Side as Side
@@ -45,7 +46,8 @@ _CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, D
 _ZERO = Decimal(0)
 
 Id = UUID | str
-SortKey = tuple[datetime, int, int, str, str]
+# (time, trade id rank, length, text, execution id: its number when every id is a UUID, else its text)
+SortKey = tuple[datetime, int, int, str, str | int]
 
 
 _SIDES = frozenset(Side)
@@ -132,8 +134,14 @@ class RoundTrip:
 
 
 def trade_id_for(first_execution_id: Id, *, unmatched: bool = False) -> UUID:
+    """uuid5(TRADE_ID_NAMESPACE, "trade:<id>") (or "unmatched:<id>"), with the namespace's bytes
+    made once: a projection names every trade it stores."""
     prefix = "unmatched" if unmatched else "trade"
-    return uuid5(TRADE_ID_NAMESPACE, f"{prefix}:{first_execution_id}")
+    digest = sha1(_NAMESPACE_BYTES + f"{prefix}:{first_execution_id}".encode(), usedforsecurity=False).digest()
+    return UUID(bytes=digest[:16], version=5)
+
+
+_NAMESPACE_BYTES = TRADE_ID_NAMESPACE.bytes
 
 
 def build_round_trips(fills: Iterable[Fill], *, long_only_accounts: Collection[Id] = frozenset()) -> list[RoundTrip]:
@@ -143,10 +151,14 @@ def build_round_trips(fills: Iterable[Fill], *, long_only_accounts: Collection[I
     unknown side or a multiplier that changes within one (account, symbol).
     """
     groups: dict[tuple[str, str], list[Fill]] = {}
-    seen: set[str] = set()
+    fills = list(fills)
+    # UUIDs are told apart and ordered by themselves (their text is fixed-width lowercase hex, so
+    # it sorts as their number does); other ids by their text. Formatting every UUID cost more.
+    uuids = all(type(fill.execution_id) is UUID for fill in fills)
+    seen: set[Id] = set()
     accounts: dict[Id, str] = {}  # each account id as text, made once
     for fill in fills:
-        key = str(fill.execution_id)
+        key = fill.execution_id if uuids else str(fill.execution_id)
         if key in seen:
             raise ValueError(f"duplicate execution id {key}")
         seen.add(key)
@@ -163,25 +175,32 @@ def build_round_trips(fills: Iterable[Fill], *, long_only_accounts: Collection[I
 
     long_only = {str(a) for a in long_only_accounts}
     trades: list[tuple[SortKey, RoundTrip]] = []
+    sort_key = _uuid_sort_key if uuids else _sort_key
     with localcontext(_CONTEXT):
         for (account, _), group in groups.items():
-            keyed = sorted(((_sort_key(fill), fill) for fill in group), key=_first)
+            keyed = sorted(((sort_key(fill), fill) for fill in group), key=_first)
             trades.extend(_walk(keyed, account in long_only))
     trades.sort(key=lambda kt: kt[0])
     return [trade for _, trade in trades]
 
 
 def _sort_key(fill: Fill) -> SortKey:
-    tid = fill.broker_trade_id
+    return (fill.executed_at, *_trade_id_order(fill.broker_trade_id), str(fill.execution_id))
+
+
+def _uuid_sort_key(fill: Fill) -> SortKey:
+    """:func:`_sort_key` for a UUID execution id: by its number, the order of its text."""
+    return (fill.executed_at, *_trade_id_order(fill.broker_trade_id), fill.execution_id.int)  # type: ignore[union-attr]
+
+
+def _trade_id_order(tid: str | None) -> tuple[int, int, str]:
     if tid is None or tid == "":
-        rank, length, text = 2, 0, ""
-    elif tid.isdigit():
+        return 2, 0, ""
+    if tid.isdigit():
         # Exchange trade numbers are sequential: compare them as numbers, not as strings.
         text = tid.lstrip("0")
-        rank, length = 0, len(text)
-    else:
-        rank, length, text = 1, 0, tid
-    return (fill.executed_at, rank, length, text, str(fill.execution_id))
+        return 0, len(text), text
+    return 1, 0, tid
 
 
 class _Open:

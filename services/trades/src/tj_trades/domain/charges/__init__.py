@@ -24,6 +24,7 @@ from tj_trades.domain.charges.commission import (
 )
 from tj_trades.domain.charges.india import (
     IST,
+    NOTE_LINES,
     ContractNote,
     ExecutedOrder,
     Fill,
@@ -34,6 +35,7 @@ from tj_trades.domain.charges.india import (
     estimate_orders,
     estimate_orders_where_known,
     ist_trade_date,
+    note_lines,
 )
 from tj_trades.domain.charges.plans import (
     BrokeragePlan,
@@ -61,6 +63,7 @@ from tj_trades.domain.charges.segments import ChargeClass, Exchange, Product, Se
 __all__ = [
     "IST",
     "LINE_NAMES",
+    "NOTE_LINES",
     "BrokerChargeLines",
     "BrokeragePlan",
     "BrokerageRule",
@@ -97,6 +100,7 @@ __all__ = [
     "flat_plan",
     "india_rate_table",
     "ist_trade_date",
+    "note_lines",
     "parse_rate_table",
     "plan_from_dict",
     "plan_to_dict",

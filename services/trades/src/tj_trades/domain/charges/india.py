@@ -31,9 +31,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from tj_trades.domain.charges.breakdown import ChargeBreakdown, allocate_by_weights, sum_breakdowns
+from tj_trades.domain.charges.breakdown import (
+    LINE_NAMES,
+    ChargeBreakdown,
+    allocate_by_weights,
+    sum_breakdowns,
+)
 from tj_trades.domain.charges.plans import BrokeragePlan, SttRounding, zerodha_plan
 from tj_trades.domain.charges.rates import IndiaRates, IndiaRateTable, RatesUnavailableError, india_rate_table
 from tj_trades.domain.charges.rounding import PAISA, RUPEE, ZERO, distribute, round_half_up
@@ -43,12 +48,12 @@ from tj_trades.domain.charges.segments import (
     Product,
     Segment,
     Side,
-    charge_class,
     note_column,
 )
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 _ONE = Decimal(1)
+_PAISA_ZERO = ZERO.quantize(PAISA)
 
 
 def ist_trade_date(executed_at: datetime) -> date:
@@ -177,22 +182,32 @@ class ContractNote:
 
 
 # --- the engine ----------------------------------------------------------------------------------
+#
+# Written for speed as much as for reading: the projection prices every execution of every day it
+# refreshes (a large import: hundreds of thousands), so the per-order work is plain locals and
+# lists, with the rates looked up once per note, and breakdown objects are made only for callers
+# that ask for them (`note_lines` gives the bare amounts). The arithmetic is the same Decimal
+# operations in the same order as the rules above describe, so every amount, exponent included,
+# is what a literal reading of them gives.
+
+# An order's charges as the note gives them, in LINE_NAMES order: brokerage, stt, exchange_txn,
+# ipft, sebi, stamp_duty, gst, dp.
+NoteLines = tuple[Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal]
+NOTE_LINES = ("brokerage", "stt", "exchange_txn", "ipft", "sebi", "stamp_duty", "gst", "dp")
+if LINE_NAMES[: len(NOTE_LINES)] != NOTE_LINES:  # pragma: no cover - guards a future edit of the lines
+    raise AssertionError("NOTE_LINES out of step with LINE_NAMES")
+_CLASS_OF_SEGMENT = {s: ChargeClass(s.value) for s in Segment if s is not Segment.EQUITY}
+_NOTE_COLUMN = {s: note_column(s) for s in Segment}
 
 
-@dataclass(slots=True)
-class _Raw:
-    """An order's unrounded amounts, before the note rounds and shares them back."""
-
-    brokerage: Decimal = ZERO
-    stt: Decimal = ZERO
-    exchange_txn: Decimal = ZERO
-    ipft: Decimal = ZERO
-    sebi: Decimal = ZERO
-    stamp_duty: Decimal = ZERO
-    delivery_sell_quantity: Decimal = ZERO
+def _quantity(order: ExecutedOrder) -> Decimal:
+    fills = order.fills
+    if len(fills) == 1:
+        return ZERO + fills[0].quantity  # as sum() gives it: the same exponent
+    return sum((f.quantity for f in fills), ZERO)
 
 
-def _intraday_fractions(orders: Sequence[ExecutedOrder]) -> list[tuple[Decimal, bool]]:
+def _intraday_fractions(orders: Sequence[ExecutedOrder], quantities: Sequence[Decimal]) -> list[tuple[Decimal, bool]]:
     """Per order: the share priced as intraday, and whether that was inferred.
 
     Equity orders without a product are matched per scrip within the day: the quantity both bought
@@ -201,9 +216,9 @@ def _intraday_fractions(orders: Sequence[ExecutedOrder]) -> list[tuple[Decimal, 
     """
     bought: dict[tuple[Exchange, str], Decimal] = defaultdict(lambda: ZERO)
     sold: dict[tuple[Exchange, str], Decimal] = defaultdict(lambda: ZERO)
-    for o in orders:
+    for o, q in zip(orders, quantities, strict=True):
         if o.segment is Segment.EQUITY and o.product is None:
-            (bought if o.side is Side.BUY else sold)[o.scrip] += o.quantity
+            (bought if o.side is Side.BUY else sold)[(o.exchange, o.instrument)] += q
     result: list[tuple[Decimal, bool]] = []
     for o in orders:
         if o.segment is not Segment.EQUITY:
@@ -211,8 +226,9 @@ def _intraday_fractions(orders: Sequence[ExecutedOrder]) -> list[tuple[Decimal, 
         elif o.product is not None:
             result.append((_ONE if o.product is Product.INTRADAY else ZERO, False))
         else:
-            matched = min(bought[o.scrip], sold[o.scrip])
-            side_total = bought[o.scrip] if o.side is Side.BUY else sold[o.scrip]
+            scrip = (o.exchange, o.instrument)
+            matched = min(bought[scrip], sold[scrip])
+            side_total = bought[scrip] if o.side is Side.BUY else sold[scrip]
             result.append((matched / side_total, True))
     return result
 
@@ -220,44 +236,99 @@ def _intraday_fractions(orders: Sequence[ExecutedOrder]) -> list[tuple[Decimal, 
 def _legs(order: ExecutedOrder, intraday_fraction: Decimal) -> list[tuple[ChargeClass, Decimal]]:
     """The charge classes an order is priced under, with the share of the order in each."""
     if order.segment is not Segment.EQUITY:
-        return [(charge_class(order.segment, None), _ONE)]
-    legs: list[tuple[ChargeClass, Decimal]] = []
-    if intraday_fraction > 0:
-        legs.append((ChargeClass.EQUITY_INTRADAY, intraday_fraction))
-    if intraday_fraction < 1:
-        legs.append((ChargeClass.EQUITY_DELIVERY, _ONE - intraday_fraction))
-    return legs
+        return [(_CLASS_OF_SEGMENT[order.segment], _ONE)]
+    if intraday_fraction == 1:
+        return [(ChargeClass.EQUITY_INTRADAY, intraday_fraction)]
+    if intraday_fraction == 0:
+        return [(ChargeClass.EQUITY_DELIVERY, _ONE - intraday_fraction)]
+    return [(ChargeClass.EQUITY_INTRADAY, intraday_fraction), (ChargeClass.EQUITY_DELIVERY, _ONE - intraday_fraction)]
 
 
-def _raw_amounts(order: ExecutedOrder, intraday_fraction: Decimal, plan: BrokeragePlan, rates: IndiaRates) -> _Raw:
-    turnover = order.turnover
-    if order.exercised:
-        # STT on the intrinsic value, due from the holder; no trade on the exchange, so nothing else.
-        stt = rates.stt.options_exercised * turnover if order.side is Side.SELL else ZERO
-        return _Raw(brokerage=round_half_up(ZERO), stt=stt)
-    raw = _Raw()
-    for cls, share in _legs(order, intraday_fraction):
-        leg_turnover = turnover * share
-        raw.brokerage += plan.rule(cls).charge(leg_turnover, share)
-        stt_rates = rates.stt.by_class[cls]
-        raw.stt += (stt_rates.buy if order.side is Side.BUY else stt_rates.sell) * leg_turnover
-        if order.side is Side.BUY:
-            raw.stamp_duty += rates.stamp_duty[cls] * leg_turnover
-        elif cls is ChargeClass.EQUITY_DELIVERY:
-            raw.delivery_sell_quantity += order.quantity * share
-    raw.exchange_txn = rates.exchange_txn.rate(order.exchange, order.segment, order.underlying) * turnover
-    raw.ipft = rates.ipft.rate(order.exchange, order.segment, order.underlying) * turnover
-    raw.sebi = rates.sebi * turnover
-    # Brokerage is billed per executed order, so it is rounded per order before anything sums it.
-    raw.brokerage = round_half_up(raw.brokerage)
-    return raw
+class _Note:
+    """One note's unrounded amounts, order by order (parallel lists), before rounding and sharing."""
+
+    __slots__ = ("brokerage", "delivery_sell_quantity", "exchange_txn", "ipft", "sebi", "stamp_duty", "stt")
+
+    def __init__(self) -> None:
+        self.brokerage: list[Decimal] = []
+        self.stt: list[Decimal] = []
+        self.exchange_txn: list[Decimal] = []
+        self.ipft: list[Decimal] = []
+        self.sebi: list[Decimal] = []
+        self.stamp_duty: list[Decimal] = []
+        self.delivery_sell_quantity: list[Decimal] = []
+
+
+def _raw_amounts(
+    orders: Sequence[ExecutedOrder],
+    quantities: Sequence[Decimal],
+    fractions: Sequence[tuple[Decimal, bool]],
+    plan: BrokeragePlan,
+    rates: IndiaRates,
+) -> _Note:
+    """Each order's unrounded amounts; brokerage is billed per executed order, so it is rounded
+    per order before anything sums it. An exercised option bears STT on its intrinsic value (the
+    holder's) and nothing else: no trade on the exchange."""
+    note = _Note()
+    brokerages, stts, exchange_txns, ipfts = note.brokerage, note.stt, note.exchange_txn, note.ipft
+    sebis, stamps, delivery_sells = note.sebi, note.stamp_duty, note.delivery_sell_quantity
+    sebi_rate, stt_by_class, stamp_by_class = rates.sebi, rates.stt.by_class, rates.stamp_duty
+    rules = plan.rules
+    exchange_rates: dict[tuple[Exchange, Segment, str | None], tuple[Decimal, Decimal]] = {}
+    paisa_up = PAISA
+    for order, quantity, (fraction, _) in zip(orders, quantities, fractions, strict=True):
+        fills = order.fills
+        if len(fills) == 1:
+            turnover = (ZERO + fills[0].quantity * fills[0].price) * order.multiplier
+        else:
+            turnover = sum((f.quantity * f.price for f in fills), ZERO) * order.multiplier
+        sell = order.side is Side.SELL
+        if order.exercised:
+            brokerages.append(ZERO.quantize(paisa_up, rounding=ROUND_HALF_UP))
+            stts.append(rates.stt.options_exercised * turnover if sell else ZERO)
+            exchange_txns.append(ZERO)
+            ipfts.append(ZERO)
+            sebis.append(ZERO)
+            stamps.append(ZERO)
+            delivery_sells.append(ZERO)
+            continue
+        brokerage = stt = stamp = delivery_sell = ZERO
+        for cls, share in _legs(order, fraction):
+            leg_turnover = turnover * share
+            brokerage += rules[cls].charge(leg_turnover, share)
+            side_rates = stt_by_class[cls]
+            if sell:
+                stt += side_rates.sell * leg_turnover
+                if cls is ChargeClass.EQUITY_DELIVERY:
+                    delivery_sell += quantity * share
+            else:
+                stt += side_rates.buy * leg_turnover
+                stamp += stamp_by_class[cls] * leg_turnover
+        key = (order.exchange, order.segment, order.underlying)
+        pair = exchange_rates.get(key)
+        if pair is None:
+            pair = exchange_rates[key] = (rates.exchange_txn.rate(*key), rates.ipft.rate(*key))
+        brokerages.append(brokerage.quantize(paisa_up, rounding=ROUND_HALF_UP))
+        stts.append(stt)
+        exchange_txns.append(pair[0] * turnover)
+        ipfts.append(pair[1] * turnover)
+        sebis.append(sebi_rate * turnover)
+        stamps.append(stamp)
+        delivery_sells.append(delivery_sell)
+    return note
 
 
 def _share_back(
     groups: dict[object, list[int]], amount_of: Sequence[Decimal], quantum: Decimal, out: list[Decimal]
 ) -> None:
-    """Round each group's sum to `quantum` and share it over the group's orders by largest remainder."""
+    """Round each group's sum to `quantum` and share it over the group's orders by largest remainder
+    in paise."""
     for members in groups.values():
+        if len(members) == 1 and amount_of[members[0]] >= 0:
+            # What distribute() gives one part: the rounded amount as a whole number of paise.
+            i = members[0]
+            out[i] = int((ZERO + amount_of[i]).quantize(quantum, rounding=ROUND_HALF_UP) / PAISA) * PAISA
+            continue
         weights = [amount_of[i] for i in members]
         total = round_half_up(sum(weights, ZERO), quantum)
         for i, part in zip(members, distribute(total, weights), strict=True):
@@ -288,6 +359,39 @@ def _price_note(
 ) -> tuple[str, tuple[PricedOrder, ...]]:
     """:func:`estimate_contract_note` but for the note's total (which the callers that want the
     orders' charges only need not pay for): the rates version and the priced orders."""
+    version, lines, fractions = _note_lines(orders, plan, rates)
+    priced: list[PricedOrder] = []
+    for o, amounts, (fraction, inferred) in zip(orders, lines, fractions, strict=True):
+        brokerage, stt, exchange_txn, ipft, sebi, stamp, gst, dp = amounts
+        breakdown = ChargeBreakdown(
+            brokerage=brokerage,
+            stt=stt,
+            exchange_txn=exchange_txn,
+            ipft=ipft,
+            sebi=sebi,
+            stamp_duty=stamp,
+            gst=gst,
+            dp=dp,
+            source="estimated",
+            rates_version=version,
+        )
+        priced.append(PricedOrder(order=o, charges=breakdown, intraday_fraction=fraction, product_inferred=inferred))
+    return version, tuple(priced)
+
+
+def note_lines(
+    orders: Sequence[ExecutedOrder], plan: BrokeragePlan | None = None, rates: IndiaRateTable | None = None
+) -> tuple[str, list[NoteLines]]:
+    """The bare amounts of :func:`estimate_contract_note`'s orders (see ``NoteLines``), without
+    the breakdown objects (their total is the sum of the eight, in that order): the rates version
+    and each order's lines. Raises RatesUnavailableError for a day before the rate table."""
+    version, lines, _ = _note_lines(orders, plan, rates)
+    return version, lines
+
+
+def _note_lines(
+    orders: Sequence[ExecutedOrder], plan: BrokeragePlan | None, rates: IndiaRateTable | None
+) -> tuple[str, list[NoteLines], list[tuple[Decimal, bool]]]:
     if not orders:
         raise ValueError("a contract note needs at least one order")
     day = orders[0].trade_date
@@ -297,30 +401,33 @@ def _price_note(
     table = rates or india_rate_table()
     in_force = table.on(day)
 
-    fractions = _intraday_fractions(orders)
-    raws = [_raw_amounts(o, f, plan, in_force) for o, (f, _) in zip(orders, fractions, strict=True)]
+    quantities = [_quantity(o) for o in orders]
+    fractions = _intraday_fractions(orders, quantities)
+    raw = _raw_amounts(orders, quantities, fractions, plan, in_force)
     n = len(orders)
 
     by_scrip: dict[object, list[int]] = defaultdict(list)
     by_column: dict[object, list[int]] = defaultdict(list)
     for i, o in enumerate(orders):
-        by_scrip[o.scrip].append(i)
-        by_column[(o.exchange, note_column(o.segment))].append(i)
+        by_scrip[(o.exchange, o.instrument)].append(i)
+        by_column[(o.exchange, _NOTE_COLUMN[o.segment])].append(i)
 
     stt = [ZERO] * n
     stt_quantum = RUPEE if plan.stt_rounding is SttRounding.RUPEE_PER_SCRIP else PAISA
-    _share_back(by_scrip, [r.stt for r in raws], stt_quantum, stt)
+    _share_back(by_scrip, raw.stt, stt_quantum, stt)
 
     exchange_txn, ipft, sebi, stamp = ([ZERO] * n for _ in range(4))
-    _share_back(by_column, [r.exchange_txn for r in raws], PAISA, exchange_txn)
-    _share_back(by_column, [r.ipft for r in raws], PAISA, ipft)
-    _share_back(by_column, [r.sebi for r in raws], PAISA, sebi)
-    _share_back(by_column, [r.stamp_duty for r in raws], PAISA, stamp)
+    _share_back(by_column, raw.exchange_txn, PAISA, exchange_txn)
+    _share_back(by_column, raw.ipft, PAISA, ipft)
+    _share_back(by_column, raw.sebi, PAISA, sebi)
+    _share_back(by_column, raw.stamp_duty, PAISA, stamp)
 
     # GST is charged on the note's rounded lines, per column, then shared by each order's taxable base.
-    gst_base = [
-        raws[i].brokerage + exchange_txn[i] + sebi[i] + (ipft[i] if plan.gst_on_ipft else ZERO) for i in range(n)
-    ]
+    brokerage = raw.brokerage
+    if plan.gst_on_ipft:
+        gst_base = [brokerage[i] + exchange_txn[i] + sebi[i] + ipft[i] for i in range(n)]
+    else:
+        gst_base = [brokerage[i] + exchange_txn[i] + sebi[i] + ZERO for i in range(n)]
     gst = [ZERO] * n
     for members in by_column.values():
         weights = [gst_base[i] for i in members]
@@ -328,41 +435,27 @@ def _price_note(
         for i, part in zip(members, distribute(total, weights), strict=True):
             gst[i] = part
 
-    dp = _dp_charges(orders, raws, plan, in_force)
-
-    priced: list[PricedOrder] = []
-    for i, o in enumerate(orders):
-        breakdown = ChargeBreakdown(
-            brokerage=raws[i].brokerage,
-            stt=stt[i],
-            exchange_txn=exchange_txn[i],
-            ipft=ipft[i],
-            sebi=sebi[i],
-            stamp_duty=stamp[i],
-            gst=gst[i],
-            dp=dp[i],
-            source="estimated",
-            rates_version=in_force.version,
-        )
-        fraction, inferred = fractions[i]
-        priced.append(PricedOrder(order=o, charges=breakdown, intraday_fraction=fraction, product_inferred=inferred))
-    return in_force.version, tuple(priced)
+    dp = _dp_charges(orders, raw.delivery_sell_quantity, plan, in_force)
+    lines = list(zip(brokerage, stt, exchange_txn, ipft, sebi, stamp, gst, dp, strict=True))
+    return in_force.version, lines, fractions
 
 
 def _dp_charges(
-    orders: Sequence[ExecutedOrder], raws: Sequence[_Raw], plan: BrokeragePlan, rates: IndiaRates
+    orders: Sequence[ExecutedOrder], delivery_sells: Sequence[Decimal], plan: BrokeragePlan, rates: IndiaRates
 ) -> list[Decimal]:
     """DP charge (with its GST) once per scrip sold out of the demat that day, shared by quantity sold."""
+    dp = [_PAISA_ZERO] * len(orders)
+    if not any(delivery_sells):
+        return dp
     per_scrip = plan.dp_charge_per_scrip if plan.dp_charge_per_scrip is not None else rates.dp.per_scrip
     with_gst = round_half_up(per_scrip * (_ONE + rates.gst) if rates.dp.gst_applies else per_scrip)
     # The depository debits per security, whichever exchange it was sold on.
     sellers: dict[object, list[int]] = defaultdict(list)
     for i, o in enumerate(orders):
-        if raws[i].delivery_sell_quantity > 0:
+        if delivery_sells[i] > 0:
             sellers[o.instrument].append(i)
-    dp = [ZERO.quantize(PAISA)] * len(orders)
     for members in sellers.values():
-        weights = [raws[i].delivery_sell_quantity for i in members]
+        weights = [delivery_sells[i] for i in members]
         for i, part in zip(members, distribute(with_gst, weights), strict=True):
             dp[i] = part
     return dp
@@ -436,6 +529,7 @@ def charges_per_fill(order: ExecutedOrder, charges: ChargeBreakdown) -> dict[str
 
 __all__ = [
     "IST",
+    "NOTE_LINES",
     "ContractNote",
     "ExecutedOrder",
     "Fill",
@@ -445,4 +539,5 @@ __all__ = [
     "estimate_order_charges",
     "estimate_orders",
     "ist_trade_date",
+    "note_lines",
 ]
