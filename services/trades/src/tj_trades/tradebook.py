@@ -103,7 +103,7 @@ def _canonical_uuid(row: Mapping[str, Any]) -> tuple[datetime, int]:
 
 
 def _sort_canonically(rows: list[dict[str, Any]]) -> None:
-    rows.sort(key=_canonical_uuid if all(type(r["id"]) is uuid.UUID for r in rows) else _canonical)
+    rows.sort(key=_canonical_uuid if all(isinstance(r["id"], uuid.UUID) for r in rows) else _canonical)
 
 
 def broker_charges(fees: Decimal | str | None, typed: Mapping[str, Any] | None) -> ExecutionCharges:

@@ -154,7 +154,7 @@ def build_round_trips(fills: Iterable[Fill], *, long_only_accounts: Collection[I
     fills = list(fills)
     # UUIDs are told apart and ordered by themselves (their text is fixed-width lowercase hex, so
     # it sorts as their number does); other ids by their text. Formatting every UUID cost more.
-    uuids = all(type(fill.execution_id) is UUID for fill in fills)
+    uuids = all(isinstance(fill.execution_id, UUID) for fill in fills)
     seen: set[Id] = set()
     accounts: dict[Id, str] = {}  # each account id as text, made once
     for fill in fills:

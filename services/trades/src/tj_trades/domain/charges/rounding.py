@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 PAISA = Decimal("0.01")
 RUPEE = Decimal("1")
@@ -26,7 +26,7 @@ def distribute(total: Decimal, weights: Sequence[Decimal], quantum: Decimal = PA
         if total:
             raise ValueError("cannot distribute a non-zero amount over no parts")
         return []
-    if any(w < 0 for w in weights):
+    if min(weights) < 0:
         raise ValueError("weights must not be negative")
     units = total / quantum
     if units != units.to_integral_value():
@@ -34,14 +34,17 @@ def distribute(total: Decimal, weights: Sequence[Decimal], quantum: Decimal = PA
     sign = -1 if units < 0 else 1
     whole = int(abs(units))
     weight_sum = sum(weights, ZERO)
-    effective = list(weights) if weight_sum > 0 else [Decimal(1)] * len(weights)
+    effective = weights if weight_sum > 0 else [Decimal(1)] * len(weights)
     effective_sum = weight_sum if weight_sum > 0 else Decimal(len(weights))
-    shares = [whole * w / effective_sum for w in effective]
-    floors = [int(s.to_integral_value(rounding=ROUND_FLOOR)) for s in shares]
+    whole_amount = Decimal(whole)
+    shares = [whole_amount * w / effective_sum for w in effective]
+    floors = list(map(int, shares))  # the shares are not negative: int() is their floor
     left = whole - sum(floors)
     if left:
         remainders = [s - f for s, f in zip(shares, floors, strict=True)]
         # Largest remainder first; a stable sort keeps equal remainders in index order.
         for i in sorted(range(len(shares)), key=remainders.__getitem__, reverse=True)[:left]:
             floors[i] += 1
+    if sign > 0:
+        return list(map(quantum.__rmul__, floors))
     return [sign * n * quantum for n in floors]
