@@ -12,7 +12,9 @@ as an empty array. Values must not contain either control character: :func:`clea
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,6 +51,25 @@ def texts(values: Iterable[str | None]) -> str:
     if None in items:
         items = [NULL if v is None else v for v in items]
     return SEP.join(["", *items])
+
+
+# Each column type's values in the text form PostgreSQL reads them back from, a whole column at a
+# time: a UUID or a Decimal as str (PostgreSQL reads 1E+2 too, and keeps a Decimal's scale as the
+# binary form does), an instant in UTC ISO 8601, a date in ISO 8601, a document as JSON
+# ("json_text": a document that is JSON text already).
+def _as_str(values: Iterable[Any]) -> list[str | None]:
+    return [None if v is None else str(v) for v in values]
+
+
+TEXT_FORMS: dict[str, Callable[[Iterable[Any]], list[str | None]]] = {
+    "text": list,
+    "uuid": _as_str,
+    "numeric": _as_str,
+    "timestamptz": lambda values: [None if v is None else v.astimezone(UTC).isoformat() for v in values],
+    "date": lambda values: [None if v is None else v.isoformat() for v in values],
+    "jsonb": lambda values: [None if v is None else json.dumps(v) for v in values],
+    "json_text": list,
+}
 
 
 async def driver(session: AsyncSession) -> Any:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -266,27 +264,11 @@ async def insert_executions(session: AsyncSession, rows: list[dict[str, Any]]) -
         )
         return [dict(r._mapping) for r in result.all()]
     # An optional column a row leaves out is NULL, as in an ordinary insert.
-    columns = [pgarrays.texts(_TEXT_FORMS[t](r.get(c) for r in rows)) for c, t in _RECORD_COLUMNS]
+    columns = [pgarrays.texts(pgarrays.TEXT_FORMS[t](r.get(c) for r in rows)) for c, t in _RECORD_COLUMNS]
     driver = await pgarrays.driver(session)
     with observe_query("insert", "executions"):
         recorded_at = await driver.fetchval(_RECORD_SQL, *columns)
     return [_as_stored(r, recorded_at) for r in rows]
-
-
-# Each column type's values in the text form PostgreSQL reads them back from (tj_trades.pgarrays),
-# a whole column at a time: a UUID or a Decimal as str (PostgreSQL reads 1E+2 too), an instant
-# in UTC ISO 8601, a document as JSON.
-def _as_str(values: Iterable[Any]) -> list[str | None]:
-    return [None if v is None else str(v) for v in values]
-
-
-_TEXT_FORMS: dict[str, Callable[[Iterable[Any]], list[str | None]]] = {
-    "text": list,
-    "uuid": _as_str,
-    "numeric": _as_str,
-    "timestamptz": lambda values: [None if v is None else v.astimezone(UTC).isoformat() for v in values],
-    "jsonb": lambda values: [None if v is None else json.dumps(v) for v in values],
-}
 
 
 def _as_stored(row: dict[str, Any], recorded_at: datetime) -> dict[str, Any]:
