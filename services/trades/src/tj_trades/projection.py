@@ -138,6 +138,8 @@ async def mark_where(session: AsyncSession, column: Literal["import_id", "accoun
 # Executions a refresh holds in memory at once, about (one IST day is never split): ~6 KB each
 # with their charges and trades, so a 200,000-fill import no longer needs 1.2 GB to be projected.
 REFRESH_WINDOW = 40_000
+# Writes a refresh leaves to make later (a window's trades and rollup rows, see _refresh_windows).
+Written = Callable[[], Awaitable[None]]
 _EXECUTED_DAY = cast(func.timezone("Asia/Kolkata", executions.c.executed_at), Date)  # an execution's IST day
 
 
@@ -172,6 +174,11 @@ async def _refresh_windows(
 ) -> int:
     """Recompute the marked groups window by window (:func:`refresh`); how many groups."""
     carried: set[tuple[uuid.UUID, str]] = set()
+    # A window's trades and rollup rows are written while the next window's charges are being
+    # estimated: PostgreSQL inserts while Python computes. Nothing between the two reads what they
+    # write (the charges step reads executions and their stored charges); the next window's
+    # round trips, which read the stored trades, come after.
+    unwritten: Written | None = None
     for start, end, marks in windows:
         since: dict[tuple[uuid.UUID, str], date] = dict.fromkeys(carried, start)  # earliest changed day
         days: dict[uuid.UUID, set[date]] = defaultdict(set)
@@ -182,13 +189,22 @@ async def _refresh_windows(
         fresh: dict[Any, tradebook.ExecutionCharges] = {}  # just estimated (stored by _recompute): not read back
         for account_id, account_days in days.items():
             first = min(account_days)
-            changed, charges = await _recharge(session, user_id, account_id, account_days, accounts, store=False)
+            changed, charges = await _recharge(
+                session, user_id, account_id, account_days, accounts, store=False, meanwhile=unwritten
+            )
+            unwritten = None
             fresh.update(charges)
             for group in changed:
                 since[group] = min(since.get(group, first), first)
+        if unwritten is not None:
+            await unwritten()
         until = None if end is None else datetime.combine(end, time(), IST)
-        await _recompute(session, user_id, set(since), accounts, since=since, fresh=fresh, until=until, store=fresh)
+        unwritten = await _recompute(
+            session, user_id, set(since), accounts, since=since, fresh=fresh, until=until, store=fresh, defer=True
+        )
         carried.update(since)
+    if unwritten is not None:
+        await unwritten()
     return len(carried)
 
 
@@ -420,9 +436,11 @@ async def _recharge(
     accounts: Mapping[uuid.UUID, Mapping[str, Any]],
     *,
     store: bool = True,
+    meanwhile: Written | None = None,
 ) -> tuple[set[tuple[uuid.UUID, str]], dict[Any, tradebook.ExecutionCharges]]:
     """Re-estimate (and store, unless the caller stores them later) the charges of the account's
-    executions on these IST days; the groups whose executions' charges changed, and the charges."""
+    executions on these IST days; the groups whose executions' charges changed, and the charges.
+    ``meanwhile``: writes to make on the connection while the charges are computed (always made)."""
     first = datetime.combine(min(days), time(), IST)
     last = datetime.combine(max(days) + timedelta(days=1), time(), IST)
     rows = [
@@ -437,9 +455,18 @@ async def _recharge(
         if ist_day(r["executed_at"]) in days
     ]
     if not rows:
+        if meanwhile is not None:
+            await meanwhile()
         return set(), {}
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
-    charges = await cpu.compute(tradebook.charges_of, rows, accounts)
+    computing = asyncio.ensure_future(cpu.compute(tradebook.charges_of, rows, accounts))
+    if meanwhile is not None:
+        try:
+            await meanwhile()
+        except BaseException:
+            computing.cancel()  # the thread ends on its own; nothing waits for its result
+            raise
+    charges = await computing
     stored = (
         await session.execute(
             select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
@@ -498,7 +525,8 @@ async def _recompute(
     fresh: Mapping[Any, tradebook.ExecutionCharges] | None = None,
     until: datetime | None = None,
     store: tradebook.Charges | None = None,
-) -> None:
+    defer: bool = False,
+) -> Written | None:
     """Store the round trips of the groups (all with None) from their executions' stored charges
     (``fresh``: charges this transaction has just estimated, which need not be read back), of the
     executions before ``until`` if given (a window of a large refresh: the next one goes on).
@@ -507,7 +535,10 @@ async def _recompute(
 
     With ``since`` (each group's earliest changed IST day), only what follows the group's last
     flat point before that day is recomputed (see :func:`_flat_points`): the trades before it
-    are made of unchanged executions and stay as stored. Without, the groups' whole histories."""
+    are made of unchanged executions and stay as stored. Without, the groups' whole histories.
+
+    With ``defer``, the new trades and the rollup rows are not written: the writes are returned,
+    for the caller to make before anything reads the trades again."""
     if groups is not None and bounds is None:
         bounds = await _flat_points(session, user_id, since) if since else {}
     if rows is None:
@@ -587,8 +618,14 @@ async def _recompute(
                 touched[account_id].add(closed_at)
     for account_id, closed_at in closes:
         touched[account_id].add(closed_at)
-    await _store_trades(session, new_rows)
-    await _rollup(session, user_id, accounts, None if groups is None else touched)
+
+    async def write() -> None:
+        await _store_trades(session, new_rows)
+        await _rollup(session, user_id, accounts, None if groups is None else touched)
+
+    if defer:
+        return write
+    await write()
     return None
 
 
