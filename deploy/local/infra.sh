@@ -542,9 +542,15 @@ kafka_format() {
     fi
     return 0
   fi
-  if [[ ! -s "$KAFKA_CLUSTER_ID_FILE" ]]; then
-    # 16 random bytes, unpadded base64url = 22 characters (Kafka's Uuid format).
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$KAFKA_CLUSTER_ID_FILE"
+  if [[ ! -s "$KAFKA_CLUSTER_ID_FILE" || "$(cat "$KAFKA_CLUSTER_ID_FILE")" == -* ]]; then
+    # 16 random bytes, unpadded base64url = 22 characters (Kafka's Uuid format). Like Kafka's own
+    # Uuid.randomUuid, never one that starts with "-": the format tool would read it as an
+    # option and fail (1 run in 64).
+    local id="-"
+    while [[ "$id" == -* ]]; do
+      id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
+    printf '%s' "$id" >"$KAFKA_CLUSTER_ID_FILE"
   fi
   local cid
   cid="$(cat "$KAFKA_CLUSTER_ID_FILE")"
