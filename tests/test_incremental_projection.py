@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tj_trades import projection, repository
+from tj_trades import pgarrays, projection, repository, tradebook
 from tj_trades.models import executions
 
 SYMBOLS = ("TCS", "INFY", "SBIN")
@@ -278,3 +278,40 @@ async def test_an_execution_committed_during_a_refresh_leaves_the_newest_charges
     assert live["trades"] == rebuilt["trades"] == 1 and live == rebuilt
     assert len(rebuilt_charges) == 2
     assert live_charges == rebuilt_charges
+
+
+async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessionmaker[AsyncSession]) -> None:
+    """Trades travel as joined text; an instrument with a separator character of its own sends
+    them as arrays instead. Either way the stored rows are what the arrays store."""
+    user_id, account_id = await new_account(db)
+    fills = [
+        tcs_fill(user_id, account_id, "buy", "3500.5", START, "MIS"),
+        tcs_fill(user_id, account_id, "sell", "3512", START + timedelta(minutes=1), "MIS"),
+        {**tcs_fill(user_id, account_id, "sell", "1500", START + timedelta(minutes=2), "MIS"), "symbol": "INFY"},
+        {**tcs_fill(user_id, account_id, "buy", "10", START + timedelta(minutes=3), "MIS"), "symbol": "A\x1fB"},
+    ]
+    await record(db, user_id, fills)
+    async with db() as session:
+        accounts = await repository.account_settings(session, user_id)
+        rows = await projection._visible_rows(session, user_id)
+    trades, _ = projection._trade_rows(user_id, rows, accounts, tradebook.charges_of(rows, accounts))
+    clean = [t for t in trades if pgarrays.clean(t["instrument"])]
+    stored: dict[str, list[str]] = {}
+    for way in ("joined", "arrays", "mixed"):
+        async with db() as session, session.begin():
+            if way == "joined":
+                await projection._store_trades(session, clean)
+            elif way == "arrays":
+                connection = await pgarrays.driver(session)
+                columns = ([t[c] for t in trades] for c, _ in projection._TRADE_COLUMNS)
+                await connection.execute(projection._STORE_TRADES_ARRAYS, *columns)
+            else:
+                await projection._store_trades(session, trades)
+            got = await session.execute(
+                text("SELECT t::text FROM trades.trade_rows t WHERE user_id = :u ORDER BY trade_id"), {"u": user_id}
+            )
+            stored[way] = [r[0] for r in got]
+            await session.rollback()
+    assert len(stored["arrays"]) == 3
+    assert stored["mixed"] == stored["arrays"]
+    assert stored["joined"] == [r for r in stored["arrays"] if "\x1f" not in r]

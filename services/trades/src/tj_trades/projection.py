@@ -17,6 +17,7 @@ the ``marked_at`` it read: a writer that marks a group again meanwhile sets a ne
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import uuid
@@ -26,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, localcontext
 from time import monotonic as time_monotonic
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Date, DateTime, String, all_, any_, bindparam, cast, delete, func, or_, select, text, tuple_
@@ -140,6 +141,7 @@ async def mark_where(session: AsyncSession, column: Literal["import_id", "accoun
 REFRESH_WINDOW = 40_000
 # Writes a refresh leaves to make later (a window's trades and rollup rows, see _refresh_windows).
 Written = Callable[[], Awaitable[None]]
+R = TypeVar("R")
 _EXECUTED_DAY = cast(func.timezone("Asia/Kolkata", executions.c.executed_at), Date)  # an execution's IST day
 
 
@@ -428,6 +430,19 @@ def _trade_columns(rows: list[dict[str, Any]]) -> list[str]:
     return [pgarrays.texts(form(r[c] for r in rows)) for (c, _), form in zip(_TRADE_COLUMNS, _TRADE_FORMS, strict=True)]
 
 
+async def _alongside(computation: Awaitable[R], meanwhile: Written | None) -> R:
+    """The computation's result, with ``meanwhile`` (if any) run on the connection while the
+    computation's thread works; if ``meanwhile`` fails, the computation is left to end alone."""
+    computing = asyncio.ensure_future(computation)
+    if meanwhile is not None:
+        try:
+            await meanwhile()
+        except BaseException:
+            computing.cancel()  # the thread ends on its own; nothing waits for its result
+            raise
+    return await computing
+
+
 async def _recharge(
     session: AsyncSession,
     user_id: uuid.UUID,
@@ -459,14 +474,7 @@ async def _recharge(
             await meanwhile()
         return set(), {}
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
-    computing = asyncio.ensure_future(cpu.compute(tradebook.charges_of, rows, accounts))
-    if meanwhile is not None:
-        try:
-            await meanwhile()
-        except BaseException:
-            computing.cancel()  # the thread ends on its own; nothing waits for its result
-            raise
-    charges = await computing
+    charges = await _alongside(cpu.compute(tradebook.charges_of, rows, accounts), meanwhile)
     stored = (
         await session.execute(
             select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
@@ -583,17 +591,13 @@ async def _recompute(
         charges = known
     # CPU-bound (the round trips and their rows): in a thread, so the service keeps answering,
     # and the connection stores the charges meanwhile.
-    computing = asyncio.ensure_future(cpu.compute(_trade_rows, user_id, rows, accounts, charges))
+    storing = None
     if store:
         # Each execution's newest estimate: a day estimated again just above (for an execution
         # committed after the marks were read) supersedes what the window estimated first.
         newest = {execution_id: charges.get(execution_id, first) for execution_id, first in store.items()}
-        try:
-            await _store_charges(session, user_id, newest)
-        except BaseException:
-            computing.cancel()  # the thread ends on its own; nothing waits for its result
-            raise
-    new_rows, closes = await computing
+        storing = functools.partial(_store_charges, session, user_id, newest)
+    new_rows, closes = await _alongside(cpu.compute(_trade_rows, user_id, rows, accounts, charges), storing)
 
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     if groups is not None:

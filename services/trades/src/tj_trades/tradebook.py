@@ -25,7 +25,7 @@ from typing import Any, Literal, NamedTuple
 
 from tj_trades.domain import charges as ch
 from tj_trades.domain import instruments, metrics
-from tj_trades.domain.roundtrips import Fill, LegRole, RoundTrip, Side, TradeStatus, build_round_trips
+from tj_trades.domain.roundtrips import Fill, LegRole, RoundTrip, Side, TradeStatus, build_round_trips, id_order
 
 ChargesSource = Literal["broker", "estimated", "none"]
 # A trade's: its legs' common source, or "mixed" when they differ.
@@ -92,18 +92,10 @@ def execution_charges(
     return result
 
 
-def _canonical(row: Mapping[str, Any]) -> tuple[datetime, str]:
-    return row["executed_at"], str(row["id"])
-
-
-def _canonical_uuid(row: Mapping[str, Any]) -> tuple[datetime, int]:
-    # The same order as _canonical's for UUID ids (their text is fixed-width lowercase hex, so it
-    # sorts as their number does), without formatting each one.
-    return row["executed_at"], row["id"].int
-
-
 def _sort_canonically(rows: list[dict[str, Any]]) -> None:
-    rows.sort(key=_canonical_uuid if all(isinstance(r["id"], uuid.UUID) for r in rows) else _canonical)
+    """By (time, id), ids ordered as their text sorts."""
+    id_key = id_order(r["id"] for r in rows)
+    rows.sort(key=lambda row: (row["executed_at"], id_key(row["id"])))
 
 
 def broker_charges(fees: Decimal | str | None, typed: Mapping[str, Any] | None) -> ExecutionCharges:
@@ -209,31 +201,26 @@ def _estimate(rows: list[dict[str, Any]], plan: ch.BrokeragePlan) -> dict[uuid.U
         )
     # One contract note per trade date: a day the rate table does not cover leaves that day's
     # executions without an estimate, not the whole account's.
-    by_day: dict[Any, list[int]] = defaultdict(list)
-    for n, order in enumerate(orders):
-        by_day[order.trade_date].append(n)
+    try:
+        priced = ch.note_lines_where_known(orders, plan)
+    except ValueError:
+        return {row["id"]: NO_CHARGES for row in rows}
     result: dict[uuid.UUID, ExecutionCharges] = {}
     names = ch.NOTE_LINES
-    for day_members in by_day.values():
-        day_orders = [orders[n] for n in day_members]
-        try:
-            version, priced = ch.note_lines(day_orders, plan)
-        except ch.RatesUnavailableError:
-            result.update((row["id"], NO_CHARGES) for n in day_members for row in grouped[n][1])
+    for (_, fills), order, item in zip(grouped, orders, priced, strict=True):
+        if item is None:
+            result.update((row["id"], NO_CHARGES) for row in fills)
             continue
-        except ValueError:
-            return {row["id"]: NO_CHARGES for row in rows}
-        for n, order, amounts in zip(day_members, day_orders, priced, strict=True):
-            fills = grouped[n][1]
-            lines = dict(zip(names, amounts, strict=True))
-            if len(fills) == 1:  # the common case: nothing to share out
-                result[fills[0]["id"]] = ExecutionCharges(sum(amounts, _ZERO), "estimated", lines)
-                continue
-            whole = ch.ChargeBreakdown(**lines, source="estimated", rates_version=version)
-            # One part per fill, in the order's fill order (its ids are unique).
-            parts = ch.charges_per_fill(order, whole).values()
-            for row, breakdown in zip(fills, parts, strict=True):
-                result[row["id"]] = ExecutionCharges(breakdown.total, "estimated", lines_of(breakdown))
+        version, amounts = item
+        lines = dict(zip(names, amounts, strict=True))
+        if len(fills) == 1:  # the common case: nothing to share out
+            result[fills[0]["id"]] = ExecutionCharges(sum(amounts, _ZERO), "estimated", lines)
+            continue
+        whole = ch.ChargeBreakdown(**lines, source="estimated", rates_version=version)
+        # One part per fill, in the order's fill order (its ids are unique).
+        parts = ch.charges_per_fill(order, whole).values()
+        for row, breakdown in zip(fills, parts, strict=True):
+            result[row["id"]] = ExecutionCharges(breakdown.total, "estimated", lines_of(breakdown))
     return result
 
 

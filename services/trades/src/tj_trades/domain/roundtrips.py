@@ -24,12 +24,13 @@ whatever order they arrive in. Conventions (also in docs/metrics.md):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from enum import StrEnum
 from hashlib import sha1
+from operator import attrgetter
 from typing import NamedTuple
 from uuid import UUID
 
@@ -152,15 +153,13 @@ def build_round_trips(fills: Iterable[Fill], *, long_only_accounts: Collection[I
     """
     groups: dict[tuple[str, str], list[Fill]] = {}
     fills = list(fills)
-    # UUIDs are told apart and ordered by themselves (their text is fixed-width lowercase hex, so
-    # it sorts as their number does); other ids by their text. Formatting every UUID cost more.
-    uuids = all(isinstance(fill.execution_id, UUID) for fill in fills)
-    seen: set[Id] = set()
+    id_key = id_order(fill.execution_id for fill in fills)
+    seen: set[str | int] = set()
     accounts: dict[Id, str] = {}  # each account id as text, made once
     for fill in fills:
-        key = fill.execution_id if uuids else str(fill.execution_id)
+        key = id_key(fill.execution_id)
         if key in seen:
-            raise ValueError(f"duplicate execution id {key}")
+            raise ValueError(f"duplicate execution id {fill.execution_id}")
         seen.add(key)
         if fill.side not in _SIDES:
             raise ValueError(f"execution {fill.execution_id}: unknown side {fill.side!r}")
@@ -175,22 +174,25 @@ def build_round_trips(fills: Iterable[Fill], *, long_only_accounts: Collection[I
 
     long_only = {str(a) for a in long_only_accounts}
     trades: list[tuple[SortKey, RoundTrip]] = []
-    sort_key = _uuid_sort_key if uuids else _sort_key
     with localcontext(_CONTEXT):
         for (account, _), group in groups.items():
-            keyed = sorted(((sort_key(fill), fill) for fill in group), key=_first)
+            keyed = sorted(((_sort_key(fill, id_key), fill) for fill in group), key=_first)
             trades.extend(_walk(keyed, account in long_only))
     trades.sort(key=lambda kt: kt[0])
     return [trade for _, trade in trades]
 
 
-def _sort_key(fill: Fill) -> SortKey:
-    return (fill.executed_at, *_trade_id_order(fill.broker_trade_id), str(fill.execution_id))
+def id_order(ids: Iterable[Id]) -> Callable[[Id], str | int]:
+    """What execution ids are told apart and ordered by: their text, or for UUIDs their number,
+    which sorts the same (their text is fixed-width lowercase hex) without formatting each one."""
+    return _uuid_number if all(isinstance(i, UUID) for i in ids) else str
 
 
-def _uuid_sort_key(fill: Fill) -> SortKey:
-    """:func:`_sort_key` for a UUID execution id: by its number, the order of its text."""
-    return (fill.executed_at, *_trade_id_order(fill.broker_trade_id), fill.execution_id.int)  # type: ignore[union-attr]
+_uuid_number: Callable[[Id], int] = attrgetter("int")
+
+
+def _sort_key(fill: Fill, id_key: Callable[[Id], str | int] = str) -> SortKey:
+    return (fill.executed_at, *_trade_id_order(fill.broker_trade_id), id_key(fill.execution_id))
 
 
 def _trade_id_order(tid: str | None) -> tuple[int, int, str]:

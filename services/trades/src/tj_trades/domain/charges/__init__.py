@@ -35,7 +35,7 @@ from tj_trades.domain.charges.india import (
     estimate_orders,
     estimate_orders_where_known,
     ist_trade_date,
-    note_lines,
+    note_lines_where_known,
 )
 from tj_trades.domain.charges.plans import (
     BrokeragePlan,
@@ -100,7 +100,7 @@ __all__ = [
     "flat_plan",
     "india_rate_table",
     "ist_trade_date",
-    "note_lines",
+    "note_lines_where_known",
     "parse_rate_table",
     "plan_from_dict",
     "plan_to_dict",

@@ -28,10 +28,11 @@ brokerage, exchange charges or stamp duty); the assigned writer's closing BUY be
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypeVar
 
 from tj_trades.domain.charges.breakdown import (
     LINE_NAMES,
@@ -54,6 +55,7 @@ from tj_trades.domain.charges.segments import (
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
 _ONE = Decimal(1)
 _PAISA_ZERO = ZERO.quantize(PAISA)
+T = TypeVar("T")
 
 
 def ist_trade_date(executed_at: datetime) -> date:
@@ -186,7 +188,7 @@ class ContractNote:
 # Written for speed as much as for reading: the projection prices every execution of every day it
 # refreshes (a large import: hundreds of thousands), so the per-order work is plain locals and
 # lists, with the rates looked up once per note, and breakdown objects are made only for callers
-# that ask for them (`note_lines` gives the bare amounts). The arithmetic is the same Decimal
+# that ask for them (`note_lines_where_known` gives the bare amounts). The arithmetic is the same Decimal
 # operations in the same order as the rules above describe, so every amount, exponent included,
 # is what a literal reading of them gives.
 
@@ -379,16 +381,6 @@ def _price_note(
     return version, tuple(priced)
 
 
-def note_lines(
-    orders: Sequence[ExecutedOrder], plan: BrokeragePlan | None = None, rates: IndiaRateTable | None = None
-) -> tuple[str, list[NoteLines]]:
-    """The bare amounts of :func:`estimate_contract_note`'s orders (see ``NoteLines``), without
-    the breakdown objects (their total is the sum of the eight, in that order): the rates version
-    and each order's lines. Raises RatesUnavailableError for a day before the rate table."""
-    version, lines, _ = _note_lines(orders, plan, rates)
-    return version, lines
-
-
 def _note_lines(
     orders: Sequence[ExecutedOrder], plan: BrokeragePlan | None, rates: IndiaRateTable | None
 ) -> tuple[str, list[NoteLines], list[tuple[Decimal, bool]]]:
@@ -475,6 +467,32 @@ def estimate_order_charges(
     return _price_note([order], plan, rates)[1][0].charges
 
 
+def _per_note(
+    orders: Iterable[ExecutedOrder],
+    price: Callable[[list[ExecutedOrder]], Sequence[T]],
+    *,
+    where_known: bool,
+) -> list[T | None]:
+    """``price`` applied to each trading day's orders (one contract note per trade date), each
+    result back at its order's place. With ``where_known``, a day the rate table does not cover
+    (before its first version) leaves that day's orders None instead of failing every day."""
+    items = list(orders)
+    by_day: dict[date, list[int]] = defaultdict(list)
+    for i, o in enumerate(items):
+        by_day[o.trade_date].append(i)
+    result: list[T | None] = [None] * len(items)
+    for members in by_day.values():
+        try:
+            priced = price([items[i] for i in members])
+        except RatesUnavailableError:
+            if not where_known:
+                raise
+            continue
+        for i, p in zip(members, priced, strict=True):
+            result[i] = p
+    return result
+
+
 def estimate_orders(
     orders: Iterable[ExecutedOrder],
     plan: BrokeragePlan | None = None,
@@ -484,16 +502,8 @@ def estimate_orders(
 
     The result is in the same order as the input.
     """
-    items = list(orders)
-    by_day: dict[date, list[int]] = defaultdict(list)
-    for i, o in enumerate(items):
-        by_day[o.trade_date].append(i)
-    result: list[PricedOrder | None] = [None] * len(items)
-    for members in by_day.values():
-        _, priced = _price_note([items[i] for i in members], plan, rates)
-        for i, p in zip(members, priced, strict=True):
-            result[i] = p
-    return tuple(p for p in result if p is not None)
+    priced = _per_note(orders, lambda note: _price_note(note, plan, rates)[1], where_known=False)
+    return tuple(p for p in priced if p is not None)
 
 
 def estimate_orders_where_known(
@@ -503,19 +513,23 @@ def estimate_orders_where_known(
 ) -> list[PricedOrder | None]:
     """Like `estimate_orders`, but a trading day the rate table does not cover (before its first
     version) leaves that day's orders None instead of failing every day."""
-    items = list(orders)
-    by_day: dict[date, list[int]] = defaultdict(list)
-    for i, o in enumerate(items):
-        by_day[o.trade_date].append(i)
-    result: list[PricedOrder | None] = [None] * len(items)
-    for members in by_day.values():
-        try:
-            _, priced = _price_note([items[i] for i in members], plan, rates)
-        except RatesUnavailableError:
-            continue
-        for i, p in zip(members, priced, strict=True):
-            result[i] = p
-    return result
+    return _per_note(orders, lambda note: _price_note(note, plan, rates)[1], where_known=True)
+
+
+def note_lines_where_known(
+    orders: Iterable[ExecutedOrder],
+    plan: BrokeragePlan | None = None,
+    rates: IndiaRateTable | None = None,
+) -> list[tuple[str, NoteLines] | None]:
+    """The bare amounts of :func:`estimate_orders_where_known` (see ``NoteLines``), without the
+    breakdown objects (their total is the sum of the eight, in that order): in the order of the
+    input, each order's rates version and lines, None on a day the rate table does not cover."""
+
+    def price(note: list[ExecutedOrder]) -> list[tuple[str, NoteLines]]:
+        version, lines, _ = _note_lines(note, plan, rates)
+        return [(version, amounts) for amounts in lines]
+
+    return _per_note(orders, price, where_known=True)
 
 
 def charges_per_fill(order: ExecutedOrder, charges: ChargeBreakdown) -> dict[str, ChargeBreakdown]:
@@ -539,5 +553,5 @@ __all__ = [
     "estimate_order_charges",
     "estimate_orders",
     "ist_trade_date",
-    "note_lines",
+    "note_lines_where_known",
 ]
