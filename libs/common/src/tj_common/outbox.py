@@ -13,7 +13,8 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy import BigInteger, Table, any_, bindparam, delete, func, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from tj_common.envelope import Envelope
@@ -102,6 +103,10 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.lock_key = zlib.crc32(f"outbox:{table.fullname}".encode())
+        # Reads and removals need no BEGIN and COMMIT round trips: each is one statement.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._oldest = select(table).order_by(table.c.id).limit(batch_size)
+        self._remove = delete(table).where(table.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
         self.is_leader = False
 
     def notify(self) -> None:
@@ -156,8 +161,8 @@ class OutboxRelay:
                     "slow outbox publish",
                     extra={"fields": {"rows": published, "seconds": round(loop.time() - started, 3)}},
                 )
-            if published:
-                continue
+            if published >= self.batch_size:
+                continue  # more may be waiting; a shorter read took everything committed before it
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
             except TimeoutError:
@@ -171,14 +176,13 @@ class OutboxRelay:
                 last_lock_check = now
 
     async def publish_pending(self) -> int:
-        """Take the oldest rows, publish them, and commit their removal only once Kafka has
-        acknowledged every one; a failure rolls the removal back and they are sent again."""
-        oldest = select(self.table.c.id).order_by(self.table.c.id).limit(self.batch_size)
-        async with self.engine.begin() as conn:
-            rows = sorted(
-                (await conn.execute(delete(self.table).where(self.table.c.id.in_(oldest)).returning(self.table))).all(),
-                key=lambda r: r.id,
-            )
+        """Read the oldest rows, publish them, and remove them once Kafka has acknowledged every
+        one: two statements, no transaction held open while Kafka answers. Only the elected relay
+        reads and removes rows, so what it read is still there to remove. A failure before the
+        removal leaves the rows to be sent again: delivery is at least once, and consumers drop a
+        message id they have already applied."""
+        async with self._autocommit.connect() as conn:
+            rows = (await conn.execute(self._oldest)).all()
             if not rows:
                 OUTBOX_BACKLOG.set(0)
                 return 0
@@ -203,6 +207,9 @@ class OutboxRelay:
                 finally:
                     otel_context.detach(token)
             await asyncio.gather(*pending)
+            await conn.execute(self._remove, {"ids": [row.id for row in rows]})
+        if len(rows) < self.batch_size:
+            OUTBOX_BACKLOG.set(0)  # the read took every row committed before it
         for row in rows:
             OUTBOX_PUBLISHED.labels(row.topic).inc()
         return len(rows)
