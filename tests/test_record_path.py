@@ -11,13 +11,15 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tj_common.consumer import Delivery
 from tj_common.contracts import trades as contract
 from tj_common.envelope import Envelope
-from tj_trades import repository
+from tj_trades import projection, repository
 from tj_trades.handlers import _execution_rows
+from tj_trades.models import projection_dirty
 
 IST = timezone(timedelta(hours=5, minutes=30))
 NY = timezone(timedelta(hours=-5))
@@ -63,11 +65,24 @@ async def test_inserted_rows_are_what_the_database_reads_back(
     fills = [dict(f) for f in FILLS]
     if separator is not None:  # a free-text id the joined columns cannot carry: the ordinary insert
         fills[3]["broker_trade_id"] = f"T{separator}1"
-    rows = rows_of(fills, user_id=uuid.uuid4(), account_id=uuid.uuid4())
+    user_id = uuid.uuid4()
+    rows = rows_of(fills, user_id=user_id, account_id=uuid.uuid4())
     async with db() as session, session.begin():
         stored = await repository.insert_executions(session, rows)
         read = (await repository.executions_of_commands(session, [rows[0]["command_id"]]))[rows[0]["command_id"]]
+        marked = (
+            await session.execute(
+                select(
+                    projection_dirty.c.user_id,
+                    projection_dirty.c.account_id,
+                    projection_dirty.c.instrument,
+                    projection_dirty.c.day,
+                ).where(projection_dirty.c.user_id == user_id)
+            )
+        ).all()
         await session.rollback()
+    # The insert marks the projection groups of what it stored, whichever way the rows travelled.
+    assert sorted(marked) == sorted(projection.groups_of_rows(user_id, rows))
     assert len(stored) == len(rows) == len(read)
     by_id = {r["id"]: r for r in read}
     for mine in stored:

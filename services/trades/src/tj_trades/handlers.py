@@ -91,14 +91,8 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
             accepted.append((delivery, account_id))
             rows.extend(command_rows)
         by_command: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
-        for row in await repository.insert_executions(session, rows):
+        for row in await repository.insert_executions(session, rows):  # their groups marked too
             by_command[row["command_id"]].append(row)
-        users: dict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
-        for r in rows:
-            users[r["user_id"]].append(r)
-        await projection.mark(
-            session, {g for u, of_user in users.items() for g in projection.groups_of_rows(u, of_user)}
-        )
         events.extend(_recorded(d, account_id, by_command[d.envelope.id]) for d, account_id in accepted)
         await outbox.put_many(session, events)
 
@@ -241,8 +235,7 @@ def make_handlers(outbox: Outbox) -> dict[str, Handler]:
             if problem is not None:
                 await _reject(session, [delivery], events, *problem)
                 continue
-            stored = await repository.insert_executions(session, rows)
-            await projection.mark(session, projection.groups_of_rows(user_id, stored))
+            stored = await repository.insert_executions(session, rows)  # their groups marked too
             trade = _trade_with(await _trades_of(session, user_id, account_id, symbol), stored[0]["id"])
             if trade is None:  # cannot happen: every execution belongs to a trade
                 raise RuntimeError(f"manual trade of command {delivery.envelope.id} produced no round trip")

@@ -92,18 +92,8 @@ def groups_of_rows(user_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> set[Gr
     return {(user_id, r["account_id"], instrument(r["exchange"], r["symbol"]), ist_day(r["executed_at"])) for r in rows}
 
 
-def _mark_selected(select: str) -> str:
-    """The statement that marks the groups (user, account, instrument, day) a SELECT gives."""
-    return (
-        f"INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) {select} "
-        "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
-    )
-
-
-_EXECUTION_GROUPS = (
-    "SELECT DISTINCT user_id, account_id, exchange || ':' || symbol, (executed_at AT TIME ZONE 'Asia/Kolkata')::date "
-    "FROM trades.executions WHERE {where}"
-)
+_mark_selected = repository.mark_selected
+_EXECUTION_GROUPS = repository.groups_of("trades.executions WHERE {where}")
 MARK_SQL = {
     # An import's rows all have a fingerprint; saying so lets the import's index find them.
     "import_id": [_mark_selected(_EXECUTION_GROUPS.format(where="import_id = :v AND fingerprint IS NOT NULL"))],

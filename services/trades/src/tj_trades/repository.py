@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, any_, bindparam, exists, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, String, and_, any_, bindparam, exists, or_, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -236,20 +236,49 @@ _RECORD_COLUMNS = (
     ("broker_order_id", "text"),
     ("product", "text"),
 )
-# A data-modifying WITH runs to completion whatever the outer query reads; now() is what
-# recorded_at defaults to (the transaction's start), so the stored rows need no RETURNING.
+
+
+def mark_selected(select: str) -> str:
+    """The statement that marks the projection groups (user, account, instrument, day) a SELECT
+    gives stale (tj_trades.projection)."""
+    return (
+        f"INSERT INTO trades.projection_dirty (user_id, account_id, instrument, day) {select} "
+        "ON CONFLICT (user_id, account_id, instrument, day) DO UPDATE SET marked_at = clock_timestamp()"
+    )
+
+
+def groups_of(source: str, *, ordered: bool = False) -> str:
+    """The projection groups of the execution rows ``source`` (a table, and its WHERE) gives.
+    ``ordered``: in the order ``projection.mark`` takes them (UUIDs as their text, instruments
+    by code point), against deadlocks between writers marking the same groups."""
+    groups = (
+        "SELECT DISTINCT user_id, account_id, exchange || ':' || symbol AS instrument, "  # noqa: S608
+        f"(executed_at AT TIME ZONE 'Asia/Kolkata')::date AS day FROM {source}"
+    )
+    if not ordered:
+        return groups
+    return f'SELECT * FROM ({groups}) g ORDER BY user_id, account_id, instrument COLLATE "C", day'  # noqa: S608
+
+
+# Data-modifying WITHs run to completion whatever the outer query reads: the rows are stored and
+# their projection groups marked in one round trip. now() is what recorded_at defaults to (the
+# transaction's start), so the stored rows need no RETURNING of their own.
 _RECORD_SQL = (
     f"WITH stored AS (INSERT INTO trades.executions ({', '.join(c for c, _ in _RECORD_COLUMNS)}) "  # noqa: S608
-    f"SELECT * FROM {pgarrays.rows(_RECORD_COLUMNS, 1)} AS r) "
+    f"SELECT * FROM {pgarrays.rows(_RECORD_COLUMNS, 1)} AS r "
+    "RETURNING user_id, account_id, exchange, symbol, executed_at), "
+    f"marked AS ({mark_selected(groups_of('stored', ordered=True))}) "
     "SELECT now()"
 )
+_MARK_STORED = text(mark_selected(groups_of("trades.executions WHERE id = ANY(:ids)", ordered=True)))
 _SCALE = Decimal("1e-8")  # NUMERIC(20, 8)
 _FREE_TEXT = ("broker_trade_id", "broker_order_id", "symbol", "exchange", "currency")
 
 
 async def insert_executions(session: AsyncSession, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Insert execution rows (as handlers build them: the columns of ``_RECORD_COLUMNS``); the
-    rows as stored, as ``EXECUTION_COLUMNS`` plus ``command_id`` would read them back.
+    """Insert execution rows (as handlers build them: the columns of ``_RECORD_COLUMNS``) and mark
+    their projection groups; the rows as stored, as ``EXECUTION_COLUMNS`` plus ``command_id``
+    would read them back.
 
     Each column travels as one joined text parameter (tj_trades.pgarrays): a 1,000-fill command's
     insert costs ~2 ms of CPU instead of ~25 ms through SQLAlchemy's multi-row VALUES. A value
@@ -262,7 +291,9 @@ async def insert_executions(session: AsyncSession, rows: list[dict[str, Any]]) -
             executions.insert().returning(*EXECUTION_COLUMNS, executions.c.command_id, sort_by_parameter_order=True),
             rows,
         )
-        return [dict(r._mapping) for r in result.all()]
+        stored = [dict(r._mapping) for r in result.all()]
+        await session.execute(_MARK_STORED, {"ids": [r["id"] for r in stored]})
+        return stored
     # An optional column a row leaves out is NULL, as in an ordinary insert.
     columns = [pgarrays.texts(pgarrays.TEXT_FORMS[t](r.get(c) for r in rows)) for c, t in _RECORD_COLUMNS]
     driver = await pgarrays.driver(session)
