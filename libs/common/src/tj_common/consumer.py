@@ -10,6 +10,7 @@ partition.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import traceback
@@ -28,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
-from sqlalchemy import MetaData, Table, delete, func, select, tuple_
+from sqlalchemy import MetaData, Table, delete, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -134,6 +135,38 @@ class ExactlyOnceConsumer:
             set_={"outcome": processed.excluded.outcome, "error": None, "processed_at": func.now()},
             where=self.processed.c.outcome == "dead_lettered",
         ).returning(self.processed.c.message_id, sort_by_parameter_order=True)
+        schema, outbox_table = metadata.schema, outbox.table.fullname
+        # The fast path's first statement: lock the batch's stored offsets and record the ids of
+        # the messages at or past them, in one round trip (what the careful path does in two).
+        self._lock_and_mark_stmt = text(
+            f"WITH stored AS (SELECT topic, partition, next_offset FROM {schema}.consumed_offsets "  # noqa: S608
+            "WHERE (topic, partition) IN "
+            "(SELECT * FROM unnest(CAST(:tp_topics AS text[]), CAST(:tp_partitions AS int[]))) "
+            "FOR UPDATE), "
+            "incoming AS (SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:users AS uuid[]), CAST(:topics AS text[]), "
+            "CAST(:partitions AS int[]), CAST(:offsets AS bigint[]), CAST(:types AS text[])) "
+            "AS i(message_id, user_id, topic, partition, record_offset, message_type)), "
+            f"new AS (INSERT INTO {schema}.processed_messages (message_id, user_id, topic, message_type, outcome) "
+            # One row per id: a message twice in the batch is new once (the second is a duplicate).
+            "SELECT DISTINCT ON (i.message_id) i.message_id, i.user_id, i.topic, i.message_type, 'applied' "
+            "FROM incoming i "
+            "LEFT JOIN stored s ON (s.topic, s.partition) = (i.topic, i.partition) "
+            "WHERE s.next_offset IS NULL OR i.record_offset >= s.next_offset "
+            "ON CONFLICT (message_id) DO UPDATE SET outcome = excluded.outcome, error = NULL, processed_at = now() "
+            f"WHERE {schema}.processed_messages.outcome = 'dead_lettered' RETURNING message_id) "
+            "SELECT topic, partition, next_offset, NULL::uuid AS message_id FROM stored "
+            "UNION ALL SELECT NULL, NULL, NULL, message_id FROM new"
+        )
+        # Its last: the events the handlers wrote (Outbox.defer) and the next offsets, together.
+        self._outbox_and_offsets_stmt = text(
+            f"WITH events AS (INSERT INTO {outbox_table} (topic, message_key, message_id, message_type, body, headers) "  # noqa: S608
+            "SELECT t, k, i, m, b, h::jsonb FROM unnest(CAST(:e_topics AS text[]), CAST(:e_keys AS bytea[]), "
+            "CAST(:e_ids AS uuid[]), CAST(:e_types AS text[]), CAST(:e_bodies AS bytea[]), CAST(:e_headers AS text[])) "
+            "AS e(t, k, i, m, b, h)) "
+            f"INSERT INTO {schema}.consumed_offsets (topic, partition, next_offset) "
+            "SELECT * FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS int[]), CAST(:next AS bigint[])) "
+            "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()"
+        )
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
@@ -311,6 +344,10 @@ class ExactlyOnceConsumer:
     ) -> Counter[tuple[str, str]]:
         outcomes: Counter[tuple[str, str]] = Counter()
         async with self.sessionmaker() as session, session.begin():
+            if not careful:
+                for outcome in await self._apply_fast(session, batches, spans):
+                    outcomes[outcome] += 1
+                return outcomes
             stored_rows = (
                 await session.execute(
                     select(self.offsets.c.topic, self.offsets.c.partition, self.offsets.c.next_offset)
@@ -324,33 +361,53 @@ class ExactlyOnceConsumer:
             ).all()
             stored = {TopicPartition(r.topic, r.partition): r.next_offset for r in stored_rows}
             # Records applied before a rebalance or restart are skipped: their effects are committed.
-            todo = [r for tp, records in batches.items() for r in records if tp not in stored or r.offset >= stored[tp]]
-            if todo:
-                if careful:
-                    for record in todo:
-                        span = spans[(record.topic, record.partition, record.offset)]
-                        outcomes[(record.topic, await self._apply_isolated(session, record, span))] += 1
-                else:
-                    for outcome in await self._apply_fast(session, todo, spans):
-                        outcomes[outcome] += 1
-            offsets = [
-                {"topic": tp.topic, "partition": tp.partition, "next_offset": records[-1].offset + 1}
-                for tp, records in batches.items()
-                if tp not in stored or records[-1].offset + 1 > stored[tp]
-            ]
+            for record in _todo(batches, stored):
+                span = spans[(record.topic, record.partition, record.offset)]
+                outcomes[(record.topic, await self._apply_isolated(session, record, span))] += 1
+            offsets = _next_offsets(batches, stored)
             if offsets:
                 await session.execute(self._store_offsets_stmt, offsets)
         return outcomes
 
     async def _apply_fast(
-        self, session: AsyncSession, records: list[ConsumerRecord], spans: dict[tuple[str, int, int], Span]
+        self,
+        session: AsyncSession,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        spans: dict[tuple[str, int, int], Span],
     ) -> list[tuple[str, str]]:
+        """The batch in three kinds of statement: one that locks the stored offsets and records
+        the new message ids, the handlers', and one that writes their events (Outbox.defer) with
+        the next offsets. Anything failing fails the whole batch, for the careful path."""
+        records = [r for rs in batches.values() for r in rs]
         envelopes = [Envelope.decode(r.value) for r in records]
-        new_ids = await self._mark_processed(session, list(zip(records, envelopes, strict=True)))
+        stored: dict[TopicPartition, int] = {}
+        new_ids: set[uuid.UUID] = set()
+        result = await session.execute(
+            self._lock_and_mark_stmt,
+            {
+                "tp_topics": [tp.topic for tp in batches],
+                "tp_partitions": [tp.partition for tp in batches],
+                "ids": [e.id for e in envelopes],
+                "users": [e.user_id for e in envelopes],
+                "topics": [r.topic for r in records],
+                "partitions": [r.partition for r in records],
+                "offsets": [r.offset for r in records],
+                "types": [e.type for e in envelopes],
+            },
+        )
+        for topic, partition, next_offset, message_id in result.all():
+            if message_id is None:
+                stored[TopicPartition(topic, partition)] = next_offset
+            else:
+                new_ids.add(message_id)
+        # Records applied before a rebalance or restart are skipped: their effects are committed.
         # The same message twice in one batch (a send that timed out for the producer but did
         # land, and its retry) is new once: its first occurrence.
         deliveries = []
         for r, e in zip(records, envelopes, strict=True):
+            tp = TopicPartition(r.topic, r.partition)
+            if tp in stored and r.offset < stored[tp]:
+                continue
             new = e.id in new_ids
             new_ids.discard(e.id)
             deliveries.append(
@@ -363,16 +420,34 @@ class ExactlyOnceConsumer:
                     context=trace.set_span_in_context(spans[(r.topic, r.partition, r.offset)]),
                 )
             )
-        # Consecutive messages of one type go to their handler together; order is kept.
-        first = deliveries[0].context
-        token = otel_context.attach(first) if first is not None else None
-        try:
-            for _, run in groupby(deliveries, key=lambda d: d.envelope.type):
-                batch = list(run)
-                await self._handler(batch[0].envelope.type)(session, batch)
-        finally:
-            if token is not None:
-                otel_context.detach(token)
+        events = self.outbox.defer(session)
+        if deliveries:
+            # Consecutive messages of one type go to their handler together; order is kept.
+            first = deliveries[0].context
+            token = otel_context.attach(first) if first is not None else None
+            try:
+                for _, run in groupby(deliveries, key=lambda d: d.envelope.type):
+                    batch = list(run)
+                    await self._handler(batch[0].envelope.type)(session, batch)
+            finally:
+                if token is not None:
+                    otel_context.detach(token)
+        offsets = _next_offsets(batches, stored)
+        if events or offsets:
+            await session.execute(
+                self._outbox_and_offsets_stmt,
+                {
+                    "e_topics": [e["topic"] for e in events],
+                    "e_keys": [e["message_key"] for e in events],
+                    "e_ids": [e["message_id"] for e in events],
+                    "e_types": [e["message_type"] for e in events],
+                    "e_bodies": [e["body"] for e in events],
+                    "e_headers": [json.dumps(e["headers"]) for e in events],
+                    "topics": [o["topic"] for o in offsets],
+                    "partitions": [o["partition"] for o in offsets],
+                    "next": [o["next_offset"] for o in offsets],
+                },
+            )
         return [(d.topic, "duplicate" if d.duplicate else "applied") for d in deliveries]
 
     def _handler(self, message_type: str) -> Handler:
@@ -503,3 +578,19 @@ class ExactlyOnceConsumer:
             if highwater is None or position is None:
                 continue
             CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
+
+
+def _todo(batches: dict[TopicPartition, list[ConsumerRecord]], stored: Mapping[TopicPartition, int]) -> list[Any]:
+    """The records at or past their partition's stored offset."""
+    return [r for tp, records in batches.items() for r in records if tp not in stored or r.offset >= stored[tp]]
+
+
+def _next_offsets(
+    batches: dict[TopicPartition, list[ConsumerRecord]], stored: Mapping[TopicPartition, int]
+) -> list[dict[str, Any]]:
+    """The next offset of each partition the batch moves forward."""
+    return [
+        {"topic": tp.topic, "partition": tp.partition, "next_offset": records[-1].offset + 1}
+        for tp, records in batches.items()
+        if tp not in stored or records[-1].offset + 1 > stored[tp]
+    ]

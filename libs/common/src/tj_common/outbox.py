@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 # Handing a batch to Kafka slower than this is logged as a warning (the broker is struggling).
 SLOW_PUBLISH_SECONDS = 1.0
+_DEFERRED = "tj_common.outbox.deferred"  # session.info key of the rows Outbox.defer collects
 
 
 class Outbox:
@@ -33,6 +34,14 @@ class Outbox:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+
+    def defer(self, session: AsyncSession) -> list[dict[str, Any]]:
+        """From now on in this session, :meth:`put_many` collects its rows in the list returned
+        instead of inserting them: the caller writes them in its transaction (the exactly-once
+        consumer, together with its offsets, in one statement)."""
+        rows: list[dict[str, Any]] = []
+        session.info[_DEFERRED] = rows
+        return rows
 
     async def put(
         self,
@@ -68,6 +77,10 @@ class Outbox:
                     "headers": headers,
                 }
             )
+        deferred = session.info.get(_DEFERRED)
+        if deferred is not None:
+            deferred.extend(rows)
+            return
         await session.execute(insert(self.table), rows)
 
 
