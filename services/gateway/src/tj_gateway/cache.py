@@ -20,7 +20,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,10 +81,18 @@ class ReadCache:
 
     async def bump(self, user_id: uuid.UUID) -> None:
         """Invalidates every cached read of the user (their data changed)."""
+        await self.bump_many({user_id})
+
+    async def bump_many(self, user_ids: Iterable[uuid.UUID]) -> None:
+        """Invalidates every cached read of these users, in one round trip."""
+        keys = [self.version_key(user_id) for user_id in user_ids]
+        if not keys:
+            return
         try:
             pipe = self.redis.pipeline(transaction=False)
-            pipe.incr(self.version_key(user_id))
-            pipe.expire(self.version_key(user_id), max(self.ttl * 2, 3600))
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, max(self.ttl * 2, 3600))
             await pipe.execute()
         except (RedisError, OSError) as exc:
             # Without the bump a stale answer could be served: fail loudly in the logs. The entry

@@ -46,7 +46,7 @@ class CommandBus:
         self.tracer = runtime.tracer_provider.get_tracer("tj_gateway.commands")
         # Awaited for every event read, before any waiting request is answered (the read cache
         # bumps the user's version here, so the write's 201 never precedes the invalidation).
-        self.on_event: list[Callable[[Envelope], Awaitable[None]]] = []
+        self.on_events: list[Callable[[list[Envelope]], Awaitable[None]]] = []
 
     async def start(self) -> None:
         settings = self.runtime.settings
@@ -88,35 +88,25 @@ class CommandBus:
                 log.exception("reply listener fetch failed")
                 await asyncio.sleep(1.0)
                 continue
-            for records in batches.values():
-                for record in records:
-                    await self._notify(record)
-                    self._resolve(record)
+            events = [
+                (record, event) for records in batches.values() for record in records if (event := _decoded(record))
+            ]
+            if not events:
+                continue
+            # The hooks (the read cache's invalidation) see the whole fetch at once, and before any
+            # waiter is answered: a client reading after its 201 never gets a stale cached answer.
+            await self._notify([event for _, event in events])
+            for record, event in events:
+                self._resolve(record, event)
 
-    async def _notify(self, record: object) -> None:
-        if not self.on_event:
-            return
-        value = getattr(record, "value", None)
-        if not value:
-            return
-        try:
-            event = Envelope.decode(value)
-        except ValueError:
-            return
-        for hook in self.on_event:
+    async def _notify(self, events: list[Envelope]) -> None:
+        for hook in self.on_events:
             try:
-                await hook(event)
+                await hook(events)
             except Exception:
                 log.exception("event hook failed")
 
-    def _resolve(self, record: object) -> None:
-        value = getattr(record, "value", None)
-        if not value:
-            return
-        try:
-            event = Envelope.decode(value)
-        except ValueError:
-            return
+    def _resolve(self, record: object, event: Envelope) -> None:
         if event.causation_id is None or event.causation_id not in self.waiters:
             return
         with self.tracer.start_as_current_span(
@@ -216,3 +206,14 @@ async def sent_by(bus: CommandBus, command_id: uuid.UUID, user_id: uuid.UUID) ->
         return False
     text = owner.decode() if isinstance(owner, bytes) else str(owner)
     return text == str(user_id)
+
+
+def _decoded(record: object) -> Envelope | None:
+    """The event a fetched record carries (None for an empty or unreadable one)."""
+    value = getattr(record, "value", None)
+    if not value:
+        return None
+    try:
+        return Envelope.decode(value)
+    except ValueError:
+        return None

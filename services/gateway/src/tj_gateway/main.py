@@ -84,11 +84,10 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     app.state.read_cache = read_cache = ReadCache(redis, settings)
     billing_events.on_change.append(read_cache.bump)  # a new plan may show more (or less) history
 
-    async def invalidate_reads(event: Envelope) -> None:
-        if event.user_id is not None:
-            await read_cache.bump(event.user_id)
+    async def invalidate_reads(events: list[Envelope]) -> None:
+        await read_cache.bump_many({e.user_id for e in events if e.user_id is not None})
 
-    commands.on_event.append(invalidate_reads)
+    commands.on_events.append(invalidate_reads)
     app.state.commands = commands
     install_billing(app, commands, http, settings)
     app.state.trades_queries = QueryClient(http, settings.trades_query_url, "trades")
