@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from tests.harness import ROOT, ServiceProcess, auth, eventually, execution, free_port, signup
@@ -17,6 +18,7 @@ from tj_common.deadletters import list_dead_letters, redrive
 from tj_common.envelope import Envelope
 from tj_common.settings import ServiceSettings
 from tj_common.topics import TRADES_COMMANDS
+from tj_gateway.commands import command_owner_key
 
 
 async def test_health_of_every_service(services: dict[str, ServiceProcess]) -> None:
@@ -283,6 +285,41 @@ async def test_two_gateway_replicas_both_answer_201(
             assert len(listed.json()["items"]) == 20
     finally:
         second.stop()
+
+
+async def test_the_sender_of_a_command_answered_202_is_remembered_and_of_one_answered_201_not(
+    client: httpx.AsyncClient, services: dict[str, ServiceProcess]
+) -> None:
+    """A command answered 201 is applied, and trades tells whose it is. One answered 202 may be
+    asked after before trades has applied it: the gateway remembers who sent it (Redis), so its
+    sender sees it pending and everyone else a 404."""
+    redis = aioredis.from_url(ServiceSettings().redis_url)
+    hurried = ServiceProcess("gateway", free_port(), services["gateway"].env)
+    hurried.start({"COMMAND_REPLY_TIMEOUT": "0"})  # never waits for an answer: every write is a 202
+    try:
+        alice, bob = await signup(client), await signup(client)
+        created = await client.post(
+            "/api/v1/executions", json={"executions": [execution()]}, headers=auth(alice["access_token"])
+        )
+        assert created.status_code == 201
+        assert await redis.get(command_owner_key(uuid.UUID(created.json()["command_id"]))) is None
+
+        hurried.wait_healthy()
+        async with httpx.AsyncClient(base_url=hurried.url, timeout=30) as second:
+            accepted = await second.post(
+                "/api/v1/executions", json={"executions": [execution()]}, headers=auth(alice["access_token"])
+            )
+            assert accepted.status_code == 202, accepted.text
+            command_id = accepted.json()["id"]
+            assert await redis.get(command_owner_key(uuid.UUID(command_id))) == alice["user"]["id"].encode()
+            # Whether trades has applied it by now or not: Alice's, and nobody else's.
+            theirs = await second.get(f"/api/v1/commands/{command_id}", headers=auth(bob["access_token"]))
+            assert theirs.status_code == 404, theirs.text
+            mine = await second.get(f"/api/v1/commands/{command_id}", headers=auth(alice["access_token"]))
+            assert mine.status_code == 200 and mine.json()["status"] in ("pending", "completed"), mine.text
+    finally:
+        hurried.stop()
+        await redis.aclose()
 
 
 async def test_executions_are_cursor_paginated(client: httpx.AsyncClient) -> None:

@@ -175,12 +175,16 @@ async def send_trades_command(
     command_id = command_id_for(user_id, idempotency_key)
     command = Envelope(id=command_id, type=type_, user_id=user_id, correlation_id=command_id, payload=payload)
     bus: CommandBus = request.app.state.commands
-    await remember_command_owner(bus, command_id, user_id)
-    return command_id, await bus.send(TRADES_COMMANDS.name, command)
+    event = await bus.send(TRADES_COMMANDS.name, command)
+    if event is None:
+        # Answered 202: its sender may ask after it before trades has applied it. A command
+        # answered 201 is applied, and trades itself tells whose it is.
+        await remember_command_owner(bus, command_id, user_id)
+    return command_id, event
 
 
-# Who sent a command, so ``GET /api/v1/commands/{id}`` can tell "yours, not applied yet" (pending)
-# from "not yours or never sent" (404) before the owning service has seen the command.
+# Who sent a command answered 202, so ``GET /api/v1/commands/{id}`` can tell "yours, not applied
+# yet" (pending) from "not yours or never sent" (404) before the owning service has applied it.
 COMMAND_OWNER_TTL_SECONDS = 7 * 24 * 3600
 
 
