@@ -10,7 +10,6 @@ partition.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import traceback
@@ -135,7 +134,7 @@ class ExactlyOnceConsumer:
             set_={"outcome": processed.excluded.outcome, "error": None, "processed_at": func.now()},
             where=self.processed.c.outcome == "dead_lettered",
         ).returning(self.processed.c.message_id, sort_by_parameter_order=True)
-        schema, outbox_table = metadata.schema, outbox.table.fullname
+        schema = metadata.schema
         # The fast path's first statement: lock the batch's stored offsets and record the ids of
         # the messages at or past them, in one round trip (what the careful path does in two).
         self._lock_and_mark_stmt = text(
@@ -159,10 +158,7 @@ class ExactlyOnceConsumer:
         )
         # Its last: the events the handlers wrote (Outbox.defer) and the next offsets, together.
         self._outbox_and_offsets_stmt = text(
-            f"WITH events AS (INSERT INTO {outbox_table} (topic, message_key, message_id, message_type, body, headers) "  # noqa: S608
-            "SELECT t, k, i, m, b, h::jsonb FROM unnest(CAST(:e_topics AS text[]), CAST(:e_keys AS bytea[]), "
-            "CAST(:e_ids AS uuid[]), CAST(:e_types AS text[]), CAST(:e_bodies AS bytea[]), CAST(:e_headers AS text[])) "
-            "AS e(t, k, i, m, b, h)) "
+            f"WITH events AS ({outbox.insert_deferred_sql()}) "  # noqa: S608
             f"INSERT INTO {schema}.consumed_offsets (topic, partition, next_offset) "
             "SELECT * FROM unnest(CAST(:topics AS text[]), CAST(:partitions AS int[]), CAST(:next AS bigint[])) "
             "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()"
@@ -361,7 +357,8 @@ class ExactlyOnceConsumer:
             ).all()
             stored = {TopicPartition(r.topic, r.partition): r.next_offset for r in stored_rows}
             # Records applied before a rebalance or restart are skipped: their effects are committed.
-            for record in _todo(batches, stored):
+            todo = [r for tp, records in batches.items() for r in records if tp not in stored or r.offset >= stored[tp]]
+            for record in todo:
                 span = spans[(record.topic, record.partition, record.offset)]
                 outcomes[(record.topic, await self._apply_isolated(session, record, span))] += 1
             offsets = _next_offsets(batches, stored)
@@ -437,12 +434,7 @@ class ExactlyOnceConsumer:
             await session.execute(
                 self._outbox_and_offsets_stmt,
                 {
-                    "e_topics": [e["topic"] for e in events],
-                    "e_keys": [e["message_key"] for e in events],
-                    "e_ids": [e["message_id"] for e in events],
-                    "e_types": [e["message_type"] for e in events],
-                    "e_bodies": [e["body"] for e in events],
-                    "e_headers": [json.dumps(e["headers"]) for e in events],
+                    **self.outbox.deferred_params(events),
                     "topics": [o["topic"] for o in offsets],
                     "partitions": [o["partition"] for o in offsets],
                     "next": [o["next_offset"] for o in offsets],
@@ -578,11 +570,6 @@ class ExactlyOnceConsumer:
             if highwater is None or position is None:
                 continue
             CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - position, 0))
-
-
-def _todo(batches: dict[TopicPartition, list[ConsumerRecord]], stored: Mapping[TopicPartition, int]) -> list[Any]:
-    """The records at or past their partition's stored offset."""
-    return [r for tp, records in batches.items() for r in records if tp not in stored or r.offset >= stored[tp]]
 
 
 def _next_offsets(

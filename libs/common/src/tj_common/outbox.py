@@ -4,6 +4,7 @@ and a relay publishes them in order with the trace context they were written und
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import zlib
 from collections.abc import Sequence
@@ -37,11 +38,33 @@ class Outbox:
 
     def defer(self, session: AsyncSession) -> list[dict[str, Any]]:
         """From now on in this session, :meth:`put_many` collects its rows in the list returned
-        instead of inserting them: the caller writes them in its transaction (the exactly-once
-        consumer, together with its offsets, in one statement)."""
+        instead of inserting them: the caller writes them in its transaction with
+        :meth:`insert_deferred_sql` (the exactly-once consumer, together with its offsets, in
+        one statement)."""
         rows: list[dict[str, Any]] = []
         session.info[_DEFERRED] = rows
         return rows
+
+    def insert_deferred_sql(self) -> str:
+        """The INSERT of rows :meth:`defer` collected, in their order (ids follow it), for a
+        WITH clause; its parameters are :meth:`deferred_params`."""
+        return (
+            f"INSERT INTO {self.table.fullname} (topic, message_key, message_id, message_type, body, headers) "  # noqa: S608
+            "SELECT t, k, i, m, b, h::jsonb FROM unnest(CAST(:e_topics AS text[]), CAST(:e_keys AS bytea[]), "
+            "CAST(:e_ids AS uuid[]), CAST(:e_types AS text[]), CAST(:e_bodies AS bytea[]), CAST(:e_headers AS text[])) "
+            "AS e(t, k, i, m, b, h)"
+        )
+
+    @staticmethod
+    def deferred_params(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+        return {
+            "e_topics": [r["topic"] for r in rows],
+            "e_keys": [r["message_key"] for r in rows],
+            "e_ids": [r["message_id"] for r in rows],
+            "e_types": [r["message_type"] for r in rows],
+            "e_bodies": [r["body"] for r in rows],
+            "e_headers": [json.dumps(r["headers"]) for r in rows],
+        }
 
     async def put(
         self,

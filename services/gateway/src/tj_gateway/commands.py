@@ -44,8 +44,9 @@ class CommandBus:
         self.listener: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.tracer = runtime.tracer_provider.get_tracer("tj_gateway.commands")
-        # Awaited for every event read, before any waiting request is answered (the read cache
-        # bumps the user's version here, so the write's 201 never precedes the invalidation).
+        # Awaited with every fetch's events, before any of its waiting requests is answered (the
+        # read cache bumps the users' versions here, so a write's 201 never precedes the
+        # invalidation).
         self.on_events: list[Callable[[list[Envelope]], Awaitable[None]]] = []
 
     async def start(self) -> None:

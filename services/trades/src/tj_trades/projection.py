@@ -92,21 +92,22 @@ def groups_of_rows(user_id: uuid.UUID, rows: Iterable[dict[str, Any]]) -> set[Gr
     return {(user_id, r["account_id"], instrument(r["exchange"], r["symbol"]), ist_day(r["executed_at"])) for r in rows}
 
 
-_mark_selected = repository.mark_selected
 _EXECUTION_GROUPS = repository.groups_of("trades.executions WHERE {where}")
 MARK_SQL = {
     # An import's rows all have a fingerprint; saying so lets the import's index find them.
-    "import_id": [_mark_selected(_EXECUTION_GROUPS.format(where="import_id = :v AND fingerprint IS NOT NULL"))],
+    "import_id": [
+        repository.mark_selected(_EXECUTION_GROUPS.format(where="import_id = :v AND fingerprint IS NOT NULL"))
+    ],
     "account_id": [
-        _mark_selected(_EXECUTION_GROUPS.format(where="account_id = :v")),
-        _mark_selected(
+        repository.mark_selected(_EXECUTION_GROUPS.format(where="account_id = :v")),
+        repository.mark_selected(
             "SELECT DISTINCT user_id, account_id, instrument, (opened_at AT TIME ZONE 'Asia/Kolkata')::date "
             "FROM trades.trade_rows WHERE account_id = :v"
         ),
     ],
 }
 _MARK_IMPORT = text(
-    _mark_selected(
+    repository.mark_selected(
         "SELECT i.user_id, i.account_id, g.instrument, g.day "
         "FROM trades.import_groups g JOIN trades.imports i ON i.import_id = g.import_id "
         "WHERE g.import_id = :v ORDER BY g.instrument, g.day"
