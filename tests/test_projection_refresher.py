@@ -7,7 +7,9 @@ from __future__ import annotations
 import gc
 import uuid
 from datetime import timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -87,3 +89,23 @@ async def test_the_collector_waits_for_a_background_refresh_and_runs_again_after
     assert trader in await refresher.run_once()
     assert seen == [False]
     assert gc.isenabled()
+
+
+async def test_a_rebuild_runs_with_the_collector_paused(
+    db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    serialise = projection._serialise
+
+    async def watching(*args: Any) -> bool:
+        seen.append(gc.isenabled())
+        return await serialise(*args)
+
+    monkeypatch.setattr(projection, "_serialise", watching)
+    trader, account = await new_account(db)
+    await record(db, trader, account, "buy")
+    async with db() as session, session.begin():
+        await projection.rebuild(session, trader)
+    assert seen == [False]
+    assert gc.isenabled()
+    assert await statuses(db, trader) == ["open"]

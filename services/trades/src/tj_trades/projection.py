@@ -321,7 +321,14 @@ async def rebuild(session: AsyncSession, user_id: uuid.UUID, *, windowed: bool =
 
     A history of more than REFRESH_WINDOW executions is recomputed window by window of IST days,
     as a large refresh is (every group of every day marked), in bounded memory. Otherwise, and
-    with ``windowed=False`` (the tests' reference), in one pass over the whole history."""
+    with ``windowed=False`` (the tests' reference), in one pass over the whole history.
+
+    With the cyclic collector paused throughout, as the background refresher's refreshes."""
+    with cpu.collector_paused():
+        await _rebuild(session, user_id, windowed=windowed)
+
+
+async def _rebuild(session: AsyncSession, user_id: uuid.UUID, *, windowed: bool) -> None:
     await _serialise(session, user_id)
     seen = await _dirty(session, user_id)
     await session.execute(delete(trade_rows).where(trade_rows.c.user_id == user_id))
