@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from tj_common.errors import AppError
 from tj_common.settings import ServiceSettings, parse_duration
@@ -118,39 +118,76 @@ class RateLimiter:
     async def check(self, limit_name: str, subject: str, cost: int = 1) -> Decision:
         """Counts one request of ``subject`` against the limit. Redis down: allowed (fail open,
         logged) — a rate limiter must not take the API down with it."""
+        decision, _ = await self.check_and_read(limit_name, subject, cost)
+        return decision
+
+    async def check_and_read(
+        self, limit_name: str, subject: str, cost: int = 1, read: tuple[str, str] | None = None
+    ) -> tuple[Decision, bytes | None]:
+        """:meth:`check`, and with ``read`` (a hash's key and a field) that field's value, from the
+        same round trip (None when absent, or when Redis fails): what the request reads next
+        (the caller's plan) without a round trip of its own. On this machine a round trip costs
+        the gateway ~0.3 ms of CPU, most of it the system calls."""
         limit = self.limits[limit_name]
         key = self.key(limit, subject)
+        args = [limit.interval_ms, limit.period * 1000, cost]
+        value: bytes | None = None
         try:
-            allowed, remaining, reset_ms, retry_ms = await self.script(
-                keys=[key], args=[limit.interval_ms, limit.period * 1000, cost]
-            )
+            if read is None:
+                result = await self.script(keys=[key], args=args)
+            else:
+                result, value = await self._script_and_hget(key, args, *read)
         except (RedisError, OSError) as exc:
             log.warning("rate limiter unavailable; allowing", extra={"fields": {"error": repr(exc)[:200]}})
-            return Decision(True, limit.count, limit.count, 0, 0)
-        return Decision(
+            return Decision(True, limit.count, limit.count, 0, 0), None
+        allowed, remaining, reset_ms, retry_ms = result
+        decision = Decision(
             allowed=bool(allowed),
             limit=limit.count,
             remaining=int(remaining),
             reset_seconds=math.ceil(int(reset_ms) / 1000),
             retry_after_seconds=max(1, math.ceil(int(retry_ms) / 1000)),
         )
+        return decision, value
+
+    async def _script_and_hget(self, key: str, args: list[int], hash_key: str, field: str) -> tuple[Any, Any]:
+        # EVALSHA itself, not the Script object: redis-py sends SCRIPT EXISTS before a pipeline
+        # that holds a Script, a round trip of its own. A Redis that has lost the script (a
+        # restart, SCRIPT FLUSH) answers NOSCRIPT: the Script call then loads it.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.evalsha(self.script.sha, 1, key, *args)
+        pipe.hget(hash_key, field)
+        result, value = await pipe.execute(raise_on_error=False)
+        if isinstance(result, NoScriptError):
+            result = await self.script(keys=[key], args=args)
+        elif isinstance(result, Exception):
+            raise result
+        return result, None if isinstance(value, Exception) else value
 
     async def enforce(self, *checks: tuple[str, str]) -> Decision:
         """Checks every ``(limit name, subject)`` pair (e.g. the IP and the email); raises 429 at
         the first refusal. The tightest allowed decision is returned, for the response headers."""
         tightest: Decision | None = None
         for limit_name, subject in checks:
-            decision = await self.check(limit_name, subject)
-            if not decision.allowed:
-                raise RateLimited(
-                    f"too many requests; retry in {decision.retry_after_seconds} s", headers=decision.headers()
-                )
+            decision = _allowed(await self.check(limit_name, subject))
             if tightest is None or decision.remaining < tightest.remaining:
                 tightest = decision
         assert tightest is not None
         return tightest
 
+    async def enforce_and_read(self, check: tuple[str, str], read: tuple[str, str]) -> tuple[Decision, bytes | None]:
+        """:meth:`enforce` of one check, with :meth:`check_and_read`'s ``read``."""
+        decision, value = await self.check_and_read(*check, read=read)
+        return _allowed(decision), value
+
     def key(self, limit: Limit, subject: str) -> str:
         # The limit's terms are part of the key: a bucket filled under one setting is never read
         # under another (after a change of the setting, or by a replica configured differently).
         return f"{self.namespace}:{limit.name}:{limit.count}/{limit.period}:{subject_digest(subject)}"
+
+
+def _allowed(decision: Decision) -> Decision:
+    """The decision, or 429 when it refuses."""
+    if not decision.allowed:
+        raise RateLimited(f"too many requests; retry in {decision.retry_after_seconds} s", headers=decision.headers())
+    return decision

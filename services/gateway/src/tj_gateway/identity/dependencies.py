@@ -159,7 +159,17 @@ async def authenticate(request: Request) -> Principal:
         _from_api_key(request, token) if looks_like_api_key(token) else _from_access_token(request, token)
     )
     limiter: RateLimiter = request.app.state.rate_limiter
-    request.state.ratelimit = await limiter.enforce(("api", principal.rate_subject))
+    store = getattr(request.app.state, "entitlements", None)
+    if store is None:
+        request.state.ratelimit = await limiter.enforce(("api", principal.rate_subject))
+    else:
+        # The caller's plan (what most writes check next) comes in the same round trip.
+        from tj_gateway.identity.entitlements import PLAN_READ
+
+        request.state.ratelimit, plan = await limiter.enforce_and_read(
+            ("api", principal.rate_subject), (store.key(principal.user_id), "state")
+        )
+        setattr(request.state, PLAN_READ, (principal.user_id, plan))
     request.state.principal = principal
     return principal
 

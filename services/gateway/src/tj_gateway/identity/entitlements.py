@@ -93,12 +93,15 @@ class EntitlementStore:
         )
         return await self.apply(state, event.user_id)
 
-    async def get(self, user_id: uuid.UUID) -> PlanState:
-        try:
-            raw = await self.redis.hget(self.key(user_id), "state")
-        except (RedisError, OSError) as exc:
-            log.warning("entitlements cache unreadable", extra={"fields": {"error": repr(exc)[:200]}})
-            raw = None
+    async def get(self, user_id: uuid.UUID, cached: bytes | None = None) -> PlanState:
+        """The user's plan: ``cached`` (the cache entry, when the caller has just read it) or the
+        cache's, else billing's answer (then cached)."""
+        raw: bytes | str | None = cached
+        if raw is None:
+            try:
+                raw = await self.redis.hget(self.key(user_id), "state")
+            except (RedisError, OSError) as exc:
+                log.warning("entitlements cache unreadable", extra={"fields": {"error": repr(exc)[:200]}})
         if raw is not None:
             try:
                 return PlanState.model_validate_json(raw)
@@ -152,6 +155,18 @@ def entitlement_store(request: Request) -> EntitlementStore:
     return store
 
 
+# request.state.plan_read: (user id, cache entry or None), read with the request's API rate limit
+# (tj_gateway.identity.dependencies.authenticate), in the same Redis round trip.
+PLAN_READ = "plan_read"
+
+
+async def plan_of(request: Request, user_id: uuid.UUID) -> PlanState:
+    """The user's plan, from the entry this request's authentication read if it read the user's."""
+    held = getattr(request.state, PLAN_READ, None)
+    cached = held[1] if held is not None and held[0] == user_id else None
+    return await entitlement_store(request).get(user_id, cached)
+
+
 def me_entitlements(state: PlanState, flags: dict[str, bool]) -> dict[str, Any]:
     """What ``/me`` shows: the plan's limits, with the deployment flags applied."""
     limits: dict[str, Any] = state.entitlements.model_dump()
@@ -170,7 +185,7 @@ async def check_entitlement(request: Request, user_id: uuid.UUID, feature: str) 
     flag = FEATURE_FLAGS.get(feature)
     if flag is not None and not await request.app.state.flags.enabled(flag):
         raise Forbidden(f"{feature} is turned off on this deployment ({flag})", code="FeatureDisabled")
-    state = await entitlement_store(request).get(user_id)
+    state = await plan_of(request, user_id)
     allowed = getattr(state.entitlements, feature)
     if allowed is not True:
         raise PlanRequired(f"your plan ({state.plan_name}) does not include {feature}; upgrade to use it")
@@ -185,7 +200,7 @@ async def csv_import_allowed(request: Request, user_id: uuid.UUID) -> PlanState:
 async def check_limit(request: Request, user_id: uuid.UUID, limit: str, used: int) -> PlanState:
     """402 when ``used`` (what the user has now) already reaches the plan's ``limit``
     (e.g. ``max_accounts``); None in the plan means unlimited."""
-    state = await entitlement_store(request).get(user_id)
+    state = await plan_of(request, user_id)
     allowed = getattr(state.entitlements, limit)
     if allowed is not None and used >= allowed:
         raise PlanRequired(f"your plan ({state.plan_name}) allows {allowed} for {limit}; upgrade for more")

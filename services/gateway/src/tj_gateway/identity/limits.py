@@ -43,7 +43,7 @@ from redis.exceptions import RedisError
 from tj_common.envelope import command_id_for
 from tj_common.errors import AppError, ServiceUnavailable
 from tj_common.settings import ServiceSettings
-from tj_gateway.identity.entitlements import EntitlementStore, PlanState
+from tj_gateway.identity.entitlements import EntitlementStore, PlanState, plan_of
 from tj_gateway.queries import QueryClient
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ async def allowance(request: Request, user_id: uuid.UUID, limit: str) -> tuple[P
     store = _store(request)
     if store is None:
         return PlanState(), None
-    state = await store.get(user_id)
+    state = await plan_of(request, user_id)
     allowed: int | None = getattr(state.entitlements, limit)
     if allowed is not None and limit == "attachment_storage_mb":
         allowed *= MIB
