@@ -14,7 +14,7 @@ from typing import Any
 from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from sqlalchemy import BigInteger, Table, any_, bindparam, delete, func, insert, select, text
+from sqlalchemy import BigInteger, Table, all_, any_, bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -141,8 +141,19 @@ class OutboxRelay:
         self.lock_key = zlib.crc32(f"outbox:{table.fullname}".encode())
         # Reads and removals need no BEGIN and COMMIT round trips: each is one statement.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        ids = bindparam("ids", type_=ARRAY(BigInteger))
         self._oldest = select(table).order_by(table.c.id).limit(batch_size)
-        self._remove = delete(table).where(table.c.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+        self._remove = delete(table).where(table.c.id == any_(ids))
+        # The rows published last time removed, and the oldest others read, in one statement (the
+        # SELECT sees the rows as they were before the DELETE: it leaves those out itself).
+        self._remove_and_next = (
+            select(table)
+            .add_cte(self._remove.cte("removed"))
+            .where(table.c.id != all_(ids))
+            .order_by(table.c.id)
+            .limit(batch_size)
+        )
+        self._sent: list[int] = []  # published and acknowledged, not removed yet
         self.is_leader = False
 
     def notify(self) -> None:
@@ -156,6 +167,18 @@ class OutboxRelay:
         self._stopping = True
         self._wake.set()
         await cancel_task(self._task)
+
+    async def _remove_sent(self) -> None:
+        """Remove what was published and not removed yet (on losing or leaving the lead; a row
+        left behind is only sent again)."""
+        sent, self._sent = self._sent, []
+        if not sent:
+            return
+        try:
+            async with self._autocommit.connect() as conn:
+                await conn.execute(self._remove, {"ids": sent})
+        except Exception:
+            log.warning("outbox rows published but not removed; they will be sent again", exc_info=True)
 
     async def backlog(self) -> int:
         async with self.engine.connect() as conn:
@@ -180,6 +203,7 @@ class OutboxRelay:
                         await self._lead(lock_conn)
                     finally:
                         self.is_leader = False
+                        await self._remove_sent()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -212,13 +236,20 @@ class OutboxRelay:
                 last_lock_check = now
 
     async def publish_pending(self) -> int:
-        """Read the oldest rows, publish them, and remove them once Kafka has acknowledged every
-        one: two statements, no transaction held open while Kafka answers. Only the elected relay
-        reads and removes rows, so what it read is still there to remove. A failure before the
-        removal leaves the rows to be sent again: delivery is at least once, and consumers drop a
-        message id they have already applied."""
+        """Read the oldest rows and publish them; once Kafka has acknowledged every one, they are
+        removed by the next read's statement (one statement a pass, in autocommit: no BEGIN and
+        COMMIT round trips, no transaction held open while Kafka answers). The relay passes at
+        least every ``poll_interval`` seconds, so rows wait at most that long to be removed.
+
+        Only the elected relay reads and removes rows, so what it read is still there to remove.
+        A failure (or a crash) before the removal leaves the rows to be sent again: delivery is
+        at least once, and consumers drop a message id they have already applied."""
         async with self._autocommit.connect() as conn:
-            rows = (await conn.execute(self._oldest)).all()
+            if self._sent:
+                rows = (await conn.execute(self._remove_and_next, {"ids": self._sent})).all()
+                self._sent = []
+            else:
+                rows = (await conn.execute(self._oldest)).all()
             if not rows:
                 OUTBOX_BACKLOG.set(0)
                 return 0
@@ -243,7 +274,7 @@ class OutboxRelay:
                 finally:
                     otel_context.detach(token)
             await asyncio.gather(*pending)
-            await conn.execute(self._remove, {"ids": [row.id for row in rows]})
+        self._sent = [row.id for row in rows]
         if len(rows) < self.batch_size:
             OUTBOX_BACKLOG.set(0)  # the read took every row committed before it
         for row in rows:
