@@ -74,9 +74,11 @@ async def test_each_pass_removes_what_the_last_one_published(
     relay = OutboxRelay(engine=db.kw["bind"], table=table, broker=broker, batch_size=2)  # type: ignore[arg-type]
     await put(db, table, "a", "b", "c")
 
+    assert await relay.backlog() == 3
     assert await relay.publish_pending() == 2
     assert broker.sent == ["a", "b"]
     assert await stored(db, table) == 3  # published; removed by the next pass
+    assert await relay.backlog() == 1  # what is left to publish (tj_outbox_backlog)
     assert await relay.publish_pending() == 1
     assert broker.sent == ["a", "b", "c"]
     assert await stored(db, table) == 1

@@ -181,8 +181,13 @@ class OutboxRelay:
             log.warning("outbox rows published but not removed; they will be sent again", exc_info=True)
 
     async def backlog(self) -> int:
+        """Rows not published yet: the table's, but for those this relay published and has yet
+        to remove (at most one pass's)."""
+        query = select(func.count()).select_from(self.table)
+        if self._sent:
+            query = query.where(self.table.c.id != all_(bindparam("sent", self._sent, type_=ARRAY(BigInteger))))
         async with self.engine.connect() as conn:
-            count = (await conn.execute(select(func.count()).select_from(self.table))).scalar_one()
+            count = (await conn.execute(query)).scalar_one()
         OUTBOX_BACKLOG.set(count)
         return int(count)
 
