@@ -31,7 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.analytics import OwnDatabase
-from bench.write_path import RESULTS_DIR, git_info, machine_info, run_async, say, teardown_run, write_report
+from bench.write_path import (
+    RESULTS_DIR,
+    git_info,
+    machine_info,
+    run_async,
+    say,
+    steal_seconds,
+    teardown_run,
+    tree_cpu,
+    write_report,
+)
 from tests import harness
 
 SYMBOLS = ("RELIANCE", "INFY", "TCS", "HDFCBANK", "ICICIBANK", "SBIN", "ITC", "LT", "AXISBANK", "KOTAKBANK")
@@ -116,31 +126,6 @@ async def caught_up(url: str, user_id: uuid.UUID, timeout: float = 3600.0) -> No
         await asyncio.sleep(0.5)
 
 
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and of its children (the trades service and its
-    projector), 0 where /proc cannot tell."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        own = (int(fields[11]) + int(fields[12])) / _TICK
-        children = [
-            int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()
-        ]
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    return own + sum(process_cpu(c) for c in children)
-
-
-def steal() -> float:
-    """Seconds the hypervisor gave this machine's CPUs to others (all CPUs, /proc/stat)."""
-    try:
-        return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / _TICK
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 async def run(bootstrap: str, url: str, staged: int, recorded: int, service_pid: int = 0) -> dict[str, Any]:
     import asyncio
 
@@ -218,7 +203,7 @@ async def run(bootstrap: str, url: str, staged: int, recorded: int, service_pid:
         for tp in events.assignment():
             await events.position(tp)
 
-        cpu_before, steal_before = process_cpu(service_pid), steal()
+        cpu_before, steal_before = tree_cpu(service_pid), steal_seconds()
         started = time.perf_counter()
         for _, body, key in encoded:
             await producer.send(TRADES_COMMANDS.name, body, key=key)
@@ -235,7 +220,7 @@ async def run(bootstrap: str, url: str, staged: int, recorded: int, service_pid:
         say(f"staged import: {accepted} executions committed in {committed:.2f} s ({accepted / committed:,.0f}/s)")
         await caught_up(url, user_id)
         projected = time.perf_counter() - started
-        service_cpu, stolen = process_cpu(service_pid) - cpu_before, steal() - steal_before
+        service_cpu, stolen = tree_cpu(service_pid) - cpu_before, steal_seconds() - steal_before
         say(
             f"projection caught up (trades stored) after {projected:.2f} s ({accepted / projected:,.0f}/s); "
             f"trades service CPU {service_cpu:.1f} s, steal {stolen:.1f} s"

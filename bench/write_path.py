@@ -222,11 +222,28 @@ def children_of(parent: int) -> list[int]:
     return kids
 
 
+def _cpu_times() -> list[int]:
+    """The first line of /proc/stat: all cores' user, nice, system, idle, iowait, irq, softirq,
+    steal, … in clock ticks since boot."""
+    return [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+
+
 def system_busy_seconds() -> float:
     """CPU seconds all cores spent not idle since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    values = _cpu_times()
     idle = values[3] + (values[4] if len(values) > 4 else 0)
     return (sum(values[:8]) - idle) / CLK_TCK
+
+
+def steal_seconds() -> float:
+    """CPU seconds the hypervisor gave this machine's cores to others since boot."""
+    values = _cpu_times()
+    return values[7] / CLK_TCK if len(values) > 7 else 0.0
+
+
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its live descendants (0 for one gone)."""
+    return (proc_cpu(pid) or 0.0) + sum(tree_cpu(child) for child in children_of(pid))
 
 
 def listening_pid(port: int) -> int | None:

@@ -115,8 +115,9 @@ async def test_api_per_user(client: httpx.AsyncClient, tight: httpx.AsyncClient)
     assert (await tight.get("/api/v1/me", headers=auth(other["access_token"]))).status_code == 200
 
 
-async def _in_process() -> tuple[Any, Any, Any]:
-    """The gateway's rate limiter and plan store on the test Redis, in this process."""
+@pytest.fixture
+async def in_process() -> AsyncIterator[tuple[Any, Any, Any]]:
+    """The gateway's Redis client, rate limiter and plan store on the test Redis, in this process."""
     import redis.asyncio as aioredis
 
     from tj_gateway.identity.entitlements import EntitlementStore
@@ -125,62 +126,62 @@ async def _in_process() -> tuple[Any, Any, Any]:
 
     settings = Settings(rate_limit_api="5/1m")
     redis = aioredis.from_url(settings.redis_url)
-    return redis, RateLimiter(redis, settings), EntitlementStore(redis, settings, httpx.AsyncClient())
+    async with httpx.AsyncClient() as http:
+        try:
+            yield redis, RateLimiter(redis, settings), EntitlementStore(redis, settings, http)
+        finally:
+            await redis.aclose()
 
 
-async def test_the_plan_is_read_with_the_api_rate_limit_in_one_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_plan_is_read_with_the_api_rate_limit_in_one_round_trip(
+    in_process: tuple[Any, Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """authenticate() counts the API request and reads the caller's plan in one pipeline; the
     request's plan checks then take that entry instead of reading Redis again."""
     from types import SimpleNamespace
 
     from tj_gateway.identity.entitlements import PLAN_READ, plan_of
 
-    redis, limiter, store = await _in_process()
-    try:
-        user_id = uuid.uuid4()
-        await set_plan(user_id, "pro_monthly")
-        subject = f"user:{user_id}"
+    redis, limiter, store = in_process
+    user_id = uuid.uuid4()
+    await set_plan(user_id, "pro_monthly")
+    subject = f"user:{user_id}"
 
-        async def no_round_trip_of_its_own(*args: Any) -> None:
-            raise AssertionError("the plan was read on its own")
+    async def no_round_trip_of_its_own(*args: Any) -> None:
+        raise AssertionError("the plan was read on its own")
 
-        monkeypatch.setattr(redis, "hget", no_round_trip_of_its_own)
-        decisions = []
-        for _ in range(6):
-            try:
-                decision, raw = await limiter.enforce_and_read(("api", subject), (store.key(user_id), "state"))
-            except RateLimited:
-                decisions.append(None)
-                continue
-            decisions.append(decision.remaining)
-            assert raw is not None
-        assert decisions == [4, 3, 2, 1, 0, None]  # counted as enforce() counts: 5 a minute
+    monkeypatch.setattr(redis, "hget", no_round_trip_of_its_own)
+    decisions = []
+    for _ in range(6):
+        try:
+            decision, raw = await limiter.enforce_and_read(("api", subject), (store.key(user_id), "state"))
+        except RateLimited:
+            decisions.append(None)
+            continue
+        decisions.append(decision.remaining)
+        assert raw is not None
+    assert decisions == [4, 3, 2, 1, 0, None]  # counted as enforce() counts: 5 a minute
 
-        request = SimpleNamespace(
-            state=SimpleNamespace(**{PLAN_READ: (user_id, raw)}),
-            app=SimpleNamespace(state=SimpleNamespace(entitlements=store)),
-        )
-        plan = await plan_of(request, user_id)  # type: ignore[arg-type]
-        assert plan.plan_id == "pro_monthly"
-        # Another user's plan is not the one read: that one is read from Redis.
-        with pytest.raises(AssertionError, match="on its own"):
-            await plan_of(request, uuid.uuid4())  # type: ignore[arg-type]
-    finally:
-        await redis.aclose()
+    request = SimpleNamespace(
+        state=SimpleNamespace(**{PLAN_READ: (user_id, raw)}),
+        app=SimpleNamespace(state=SimpleNamespace(entitlements=store)),
+    )
+    plan = await plan_of(request, user_id)  # type: ignore[arg-type]
+    assert plan.plan_id == "pro_monthly"
+    # Another user's plan is not the one read: that one is read from Redis.
+    with pytest.raises(AssertionError, match="on its own"):
+        await plan_of(request, uuid.uuid4())  # type: ignore[arg-type]
 
 
-async def test_a_script_redis_has_lost_is_loaded_again() -> None:
+async def test_a_script_redis_has_lost_is_loaded_again(in_process: tuple[Any, Any, Any]) -> None:
     """After a Redis restart (or SCRIPT FLUSH) the pipelined EVALSHA answers NOSCRIPT: the
     limiter loads the script and counts the request all the same."""
-    redis, limiter, store = await _in_process()
-    try:
-        user_id = uuid.uuid4()
-        await set_plan(user_id, "pro_monthly")
-        await redis.script_flush()
-        read = (store.key(user_id), "state")
-        first, raw = await limiter.check_and_read("api", f"user:{user_id}", read=read)
-        second, _ = await limiter.check_and_read("api", f"user:{user_id}", read=read)
-        assert (first.allowed, first.remaining, second.remaining) == (True, 4, 3)
-        assert raw is not None and b"pro_monthly" in raw
-    finally:
-        await redis.aclose()
+    redis, limiter, store = in_process
+    user_id = uuid.uuid4()
+    await set_plan(user_id, "pro_monthly")
+    await redis.script_flush()
+    read = (store.key(user_id), "state")
+    first, raw = await limiter.check_and_read("api", f"user:{user_id}", read=read)
+    second, _ = await limiter.check_and_read("api", f"user:{user_id}", read=read)
+    assert (first.allowed, first.remaining, second.remaining) == (True, 4, 3)
+    assert raw is not None and b"pro_monthly" in raw

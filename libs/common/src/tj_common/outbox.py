@@ -141,7 +141,7 @@ class OutboxRelay:
         self.lock_key = zlib.crc32(f"outbox:{table.fullname}".encode())
         # Reads and removals need no BEGIN and COMMIT round trips: each is one statement.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        ids = bindparam("ids", type_=ARRAY(BigInteger))
+        self._ids = ids = bindparam("ids", type_=ARRAY(BigInteger))
         self._oldest = select(table).order_by(table.c.id).limit(batch_size)
         self._remove = delete(table).where(table.c.id == any_(ids))
         # The rows published last time removed, and the oldest others read, in one statement (the
@@ -185,9 +185,9 @@ class OutboxRelay:
         to remove (at most one pass's)."""
         query = select(func.count()).select_from(self.table)
         if self._sent:
-            query = query.where(self.table.c.id != all_(bindparam("sent", self._sent, type_=ARRAY(BigInteger))))
+            query = query.where(self.table.c.id != all_(self._ids))
         async with self.engine.connect() as conn:
-            count = (await conn.execute(query)).scalar_one()
+            count = (await conn.execute(query, {"ids": self._sent})).scalar_one()
         OUTBOX_BACKLOG.set(count)
         return int(count)
 
