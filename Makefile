@@ -11,7 +11,7 @@ SERVICE ?=
 STEPS ?= 1
 MSG ?=
 
-.PHONY: help install dev down infra-up infra-down infra-status bootstrap db-migrate db-rollback db-reset \
+.PHONY: help install native dev down infra-up infra-down infra-status bootstrap db-migrate db-rollback db-reset \
         db-revision test test-fast fuzz lint typecheck audit bench clean razorpay-simulate
 
 help: ## List the targets
@@ -23,6 +23,10 @@ install: ## Install uv (if missing) and the locked Python packages
 	@# Our own sources too: every service process (and its projector child) then starts from
 	@# bytecode, even where PYTHONDONTWRITEBYTECODE is set (~7 s of CPU per start without).
 	$(UV) run --frozen python -m compileall -q libs/common/src services/gateway/src services/trades/src services/imports/src services/billing/src >/dev/null
+	@$(MAKE) --no-print-directory native || echo "warning: the trades engines run as pure Python (no C compiler?): see tj_trades/_native.py"
+
+native: ## Compile the trades service's engines with mypyc (services/trades/.native; needs gcc)
+	$(RUN) python -m tj_trades.native_build
 
 dev: install infra-up db-migrate ## Start infrastructure and all four services, seed a demo user
 	$(RUN) python deploy/local/dev.py
@@ -59,6 +63,9 @@ db-revision: ## Generate a migration: make db-revision SERVICE=trades MSG="add t
 test: install ## Run the whole suite against the real infrastructure (started natively unless Docker or URLs give it)
 	@if [ -z "$${KAFKA_BOOTSTRAP_SERVERS:-}" ] && ! docker info >/dev/null 2>&1; then \
 		TJ_PG_FAST=$${TJ_PG_FAST:-1} bash deploy/local/infra.sh up; fi
+	@# The engines' unit tests once as pure Python too: the compiled build must not hide a bug of
+	@# the sources a machine without a C compiler runs (tj_trades/_native.py).
+	TJ_NATIVE=0 $(RUN) pytest services/trades/tests -m "not infra" -q
 	$(RUN) pytest
 
 test-fast: ## Unit tests only (no infrastructure)

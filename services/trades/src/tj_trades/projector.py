@@ -30,6 +30,7 @@ import tj_trades.analytics  # noqa: F401 - store_snapshot imports it on first us
 from tj_common.db import make_engine, make_sessionmaker
 from tj_common.runtime import settle_heap
 from tj_common.telemetry import configure_logging
+from tj_trades import _native
 from tj_trades.projection import Refresher
 from tj_trades.settings import Settings
 from tj_trades.summary import store_snapshots
@@ -60,7 +61,10 @@ async def run(settings: Settings, parent: int | None = None) -> None:
         make_sessionmaker(engine), after=store_snapshots, user_interval=settings.projection_user_interval
     )
     await refresher.start()
-    log.info("projection refresher started", extra={"fields": {"pid": os.getpid(), "parent": parent}})
+    log.info(
+        "projection refresher started",
+        extra={"fields": {"pid": os.getpid(), "parent": parent, "engines": _native.reason}},
+    )
     try:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
