@@ -52,6 +52,21 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable $select \
     && /app/.venv/bin/python -c "import tj_common.settings"
 
+# The trades service's engines compiled with mypyc (tj_trades/_native.py, ~15 % less CPU for a large
+# import). The compiler and mypy stay in this stage: the runtime needs only the build, which
+# tj_trades uses while it matches the installed sources. Should it fail, the image runs the same
+# engines as pure Python (an empty /app/native).
+RUN --mount=type=cache,target=/root/.cache/uv \
+    mkdir -p /app/native \
+    && if [ "$SERVICE" = "trades" ] || [ "$SERVICE" = "all" ]; then \
+      ( apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev >/dev/null \
+        && versions=$(uv export --frozen --only-dev --no-hashes --no-emit-workspace | grep -E '^(mypy|setuptools)==') \
+        && uv venv -q /tools && uv pip install -q --python /tools/bin/python $versions \
+        && PYTHONPATH=/tools/lib/python3.11/site-packages TJ_NATIVE=0 \
+           /app/.venv/bin/python -m tj_trades.native_build build /app/native \
+      ) || { echo "warning: no compiled build; the trades engines run as pure Python"; rm -rf /app/native; mkdir -p /app/native; }; \
+    fi
+
 # --------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -62,7 +77,8 @@ ENV SERVICE=${SERVICE} \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOST=0.0.0.0 \
-    ENVIRONMENT=production
+    ENVIRONMENT=production \
+    TJ_NATIVE_DIR=/app/native
 # HOST=0.0.0.0: settings default to 127.0.0.1, unreachable through a published port or a probe.
 # ENVIRONMENT=production by default: an image started without real secrets refuses to run
 # (settings refuse default secrets in production). docker-compose sets ENVIRONMENT=development.
@@ -74,6 +90,7 @@ WORKDIR /app
 # Only the venv: the service and tj_common are installed in it as regular packages, their Alembic
 # migrations included as package data (tj_common.migrations finds them beside the package).
 COPY --from=builder --chown=root:root /app/.venv /app/.venv
+COPY --from=builder --chown=root:root /app/native /app/native
 
 USER 1001:1001
 

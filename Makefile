@@ -26,7 +26,7 @@ install: ## Install uv (if missing) and the locked Python packages
 	@$(MAKE) --no-print-directory native || echo "warning: the trades engines run as pure Python (no C compiler?): see tj_trades/_native.py"
 
 native: ## Compile the trades service's engines with mypyc (services/trades/.native; needs gcc)
-	$(RUN) python -m tj_trades.native_build
+	TJ_NATIVE=0 $(RUN) python -m tj_trades.native_build
 
 dev: install infra-up db-migrate ## Start infrastructure and all four services, seed a demo user
 	$(RUN) python deploy/local/dev.py

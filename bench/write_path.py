@@ -934,7 +934,15 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "loadavg_at_start": list(os.getloadavg()),
+        "trades_engines": _trades_engines(),
     }
+
+
+def _trades_engines() -> str:
+    """Whether the trades services this benchmark starts (same environment) run the compiled engines."""
+    from tj_trades import _native
+
+    return f"{'compiled' if _native.active else 'python'}: {_native.reason}"
 
 
 def git_info() -> dict[str, Any]:

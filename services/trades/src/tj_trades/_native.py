@@ -3,8 +3,9 @@
 The projection prices and matches every execution of a large import in Python: the charges
 engine, the round-trip engine and the encoding of their rows. Those modules are plain, fully typed
 Python; mypyc (part of mypy, which the project already uses) compiles them to C extensions that
-run the same code ~1.6x faster. Nothing is rewritten: the sources stay the single definition, and
-the pure-Python modules remain what runs when there is no build.
+run the same code with less interpreter overhead: ~15 % less trades-service CPU for bench.ingest's
+200,000-execution import. Nothing is rewritten: the sources stay the single definition, and the
+pure-Python modules remain what runs when there is no build.
 
     python -m tj_trades.native_build          # compile MODULES into the build directory (`make native`)
     python -m tj_trades.native_build status   # which is in use, and why

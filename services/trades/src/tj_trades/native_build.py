@@ -31,16 +31,20 @@ def build(root: Path | None = None) -> Path:
     from setuptools import Distribution  # type: ignore[import-untyped]
 
     root = (root or build_dir()).resolve()
-    source_digest = digest()
-    src = SOURCES
     with tempfile.TemporaryDirectory(prefix="tj-native-") as tmp:
         staged = Path(tmp) / "out"
+        # The sources compiled from a copy (tj_trades, and tj_common for the type analysis): the same
+        # build whether they are a checkout's or installed in site-packages, where mypy would take
+        # every other installed module for one of ours.
+        src = Path(tmp) / "src"
+        skip = shutil.ignore_patterns("__pycache__", "*.so", "*.pyc")
+        shutil.copytree(SOURCES / "tj_trades", src / "tj_trades", ignore=skip)
+        shutil.copytree(Path(tj_common.__file__).resolve().parent, src / "tj_common", ignore=skip)
+        source_digest = digest(src / "tj_trades")  # of what is compiled
         cwd = os.getcwd()
         os.chdir(src)  # module names from the paths: tj_trades/... relative to src
-        # tj_common's sources for the type analysis (the root pyproject's mypy_path, from here).
-        os.environ["MYPYPATH"] = str(Path(tj_common.__file__).resolve().parents[1])
         try:
-            paths = [source_of(m).relative_to(src).as_posix() for m in MODULES]
+            paths = [source_of(m).relative_to(SOURCES).as_posix() for m in MODULES]
             extensions = mypycify(
                 ["--explicit-package-bases", *paths],
                 opt_level="3",
