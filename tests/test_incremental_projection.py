@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tj_trades import pgarrays, projection, repository, tradebook
+from tj_trades import pgarrays, projection, projection_rows, repository, tradebook
 from tj_trades.models import executions
 
 SYMBOLS = ("TCS", "INFY", "SBIN")
@@ -294,7 +294,7 @@ async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessio
     async with db() as session:
         accounts = await repository.account_settings(session, user_id)
         rows = await projection._visible_rows(session, user_id)
-    trades, _ = projection._trade_rows(user_id, rows, accounts, tradebook.charges_of(rows, accounts))
+    trades, _ = projection_rows.trade_records(user_id, rows, accounts, tradebook.charges_of(rows, accounts))
     clean = [t for t in trades if pgarrays.clean(t["instrument"])]
     stored: dict[str, list[str]] = {}
     for way in ("joined", "arrays", "mixed"):
@@ -303,7 +303,7 @@ async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessio
                 await projection._store_trades(session, clean)
             elif way == "arrays":
                 connection = await pgarrays.driver(session)
-                columns = ([t[c] for t in trades] for c, _ in projection._TRADE_COLUMNS)
+                columns = ([t[c] for t in trades] for c, _ in projection_rows.TRADE_COLUMNS)
                 await connection.execute(projection._STORE_TRADES_ARRAYS, *columns)
             else:
                 await projection._store_trades(session, trades)

@@ -5,7 +5,8 @@ The equivalence runs the same executions through both in two fresh interpreters 
 the build), over every path the projection takes per execution: estimated Indian charges (intraday,
 delivery, inferred products, multi-fill orders, futures, options, exercised options, three brokerage
 plans, days before the rate table), broker charges, commission schedules, long-only accounts,
-flips, open positions; then the metrics of the closed trades and the joined text columns."""
+flips, open positions; then the metrics of the closed trades, the trade and charge rows a refresh
+stores (tj_trades.projection_rows) and a rollup composite."""
 
 from __future__ import annotations
 
@@ -91,20 +92,23 @@ _WORKLOAD = """
 import json, random, uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from tj_trades import pgarrays, tradebook
+from tj_trades import pgarrays, projection_rows, tradebook
 from tj_trades.domain import metrics
 
 rng = random.Random(20261204)
 INDIA, LONG_ONLY, FLAT, ZERO, ABROAD = (uuid.UUID(int=i) for i in range(1, 6))
+def indian(plan, long_only=False):
+    return {"brokerage_plan": plan, "commission_schedule": None, "long_only": long_only, "timezone": "Asia/Kolkata"}
 accounts = {
-    INDIA: {"brokerage_plan": "zerodha", "commission_schedule": None, "long_only": False},
-    LONG_ONLY: {"brokerage_plan": "zerodha", "commission_schedule": None, "long_only": True},
-    FLAT: {"brokerage_plan": "flat20", "commission_schedule": None, "long_only": False},
-    ZERO: {"brokerage_plan": "zero", "commission_schedule": None, "long_only": False},
+    INDIA: indian("zerodha"),
+    LONG_ONLY: indian("zerodha", long_only=True),
+    FLAT: indian("flat20"),
+    ZERO: indian("zero"),
     ABROAD: {
         "brokerage_plan": None,
         "commission_schedule": {"per_share": "0.005", "min_per_order": "1", "max_per_order": "25"},
         "long_only": False,
+        "timezone": "America/New_York",
     },
 }
 INDIAN = [
@@ -164,6 +168,8 @@ def text(value):
     return None if value is None else str(value)
 closed = [c for t in book.trades if (c := tradebook.closed_trade(t, None)) is not None]
 summary = metrics.compute_metrics(closed)
+records, closes = projection_rows.trade_records(uuid.UUID(int=9), rows, accounts, charges)
+in_close_order = sorted((r for r in records if r["status"] == "closed"), key=projection_rows.close_order)
 print(json.dumps({
     "charges": sorted([str(k), text(v.total), v.source, tradebook.lines_json(v.lines)] for k, v in charges.items()),
     "trades": [
@@ -177,6 +183,11 @@ print(json.dumps({
     "metrics": repr(summary),
     "daily": repr(metrics.daily_series(closed)),
     "columns": pgarrays.texts([text(t.net_pnl) for t in book.trades]),
+    "trade_columns": projection_rows.trade_columns(records),
+    "charge_columns": projection_rows.charge_columns(charges),
+    "changed": sorted(str(g) for g in projection_rows.changed_groups(rows, charges, [])),
+    "closes": sorted(str(c) for c in closes),
+    "composite": repr(projection_rows.day_composite(in_close_order)),
 }, sort_keys=True))
 """
 
@@ -192,5 +203,5 @@ def test_the_compiled_engines_give_what_the_sources_give() -> None:
     assert len(compiled["trades"]) > 1500 and len(compiled["charges"]) == len(pure["charges"]) >= 6000
     sources = {c[2] for c in compiled["charges"]}
     assert {"estimated", "broker", "none"} <= sources  # every kind of charges was priced
-    for part in ("charges", "trades", "metrics", "daily", "columns"):
+    for part in pure:
         assert compiled[part] == pure[part], part

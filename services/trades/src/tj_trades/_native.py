@@ -40,9 +40,9 @@ from types import ModuleType
 
 log = logging.getLogger(__name__)
 
-# What is compiled: the engines and everything they call per execution. Not rates.py (a generic
-# frozen dataclass mypyc cannot compile; it is read once per contract note), nor anything that
-# talks to the database.
+# What is compiled: the engines, everything they call per execution, and the rows a refresh makes
+# of their results. Not rates.py (a generic frozen dataclass mypyc cannot compile; it is read once
+# per contract note), nor anything that talks to the database.
 MODULES = (
     "tj_trades.domain.charges.rounding",
     "tj_trades.domain.charges.segments",
@@ -55,6 +55,7 @@ MODULES = (
     "tj_trades.domain.roundtrips",
     "tj_trades.tradebook",
     "tj_trades.pgarrays",
+    "tj_trades.projection_rows",
 )
 GROUP = "tj_trades_native"  # the build's shared runtime library: tj_trades_native__mypyc
 STAMP = "stamp.json"

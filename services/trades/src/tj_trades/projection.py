@@ -25,7 +25,6 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, localcontext
 from time import monotonic as time_monotonic
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
@@ -56,7 +55,6 @@ from tj_common import cpu
 from tj_trades import pgarrays, repository, tradebook
 from tj_trades.domain.charges.india import IST  # +05:30, without a zone lookup per execution
 from tj_trades.domain.charges.india import ist_trade_date as ist_day
-from tj_trades.domain.metrics import _WORK
 from tj_trades.models import (
     daily_rollups,
     execution_charges,
@@ -64,6 +62,18 @@ from tj_trades.models import (
     projection_dirty,
     summary_snapshots,
     trade_rows,
+)
+from tj_trades.projection_rows import (
+    CHARGE_COLUMNS,
+    TRADE_COLUMNS,
+    changed_groups,
+    charge_columns,
+    close_order,
+    day_composite,
+    instrument,
+    stored_charges,
+    trade_columns,
+    trade_records,
 )
 
 log = logging.getLogger(__name__)
@@ -76,10 +86,6 @@ def among(column: Any, values: Iterable[Any], item: Any) -> Any:
 
 
 Group = tuple[uuid.UUID, uuid.UUID, str, date]  # user, account, "<exchange>:<symbol>", IST trade date
-
-
-def instrument(exchange: str, symbol: str) -> str:
-    return f"{exchange}:{symbol}"
 
 
 async def mark(session: AsyncSession, groups: Iterable[Group]) -> None:
@@ -414,42 +420,20 @@ async def _rows_reusing(
 # Both stores send each column as one joined text parameter (tj_trades.pgarrays): asyncpg's
 # element-by-element encoding of 17 arrays of a large refresh's trades cost more CPU than the
 # INSERT itself.
-_CHARGE_COLUMNS = (("execution_id", "uuid"), ("charges", "numeric"), ("source", "text"), ("lines", "jsonb"))
 _STORE_CHARGES = f"""
 INSERT INTO trades.execution_charges (execution_id, user_id, charges, source, lines)
 SELECT r.execution_id, $1, r.charges, r.source, r.lines
-FROM {pgarrays.rows(_CHARGE_COLUMNS, 2)} AS r
+FROM {pgarrays.rows(CHARGE_COLUMNS, 2)} AS r
 ON CONFLICT (execution_id) DO UPDATE SET charges = excluded.charges, source = excluded.source, lines = excluded.lines
 """  # noqa: S608 - constant
 
-_TRADE_COLUMNS = (
-    ("trade_id", "uuid"),
-    ("user_id", "uuid"),
-    ("account_id", "uuid"),
-    ("instrument", "text"),
-    ("side", "text"),
-    ("status", "text"),
-    ("opened_at", "timestamptz"),
-    ("closed_at", "timestamptz"),
-    ("close_day", "date"),
-    ("quantity", "numeric"),
-    ("entry_price", "numeric"),
-    ("multiplier", "numeric"),
-    ("gross_pnl", "numeric"),
-    ("charges", "numeric"),
-    ("net_pnl", "numeric"),
-    ("charges_source", "text"),
-    ("charges_breakdown", "jsonb"),
-)
-_TRADE_NAMES = ", ".join(c for c, _ in _TRADE_COLUMNS)
-_STORE_TRADES = f"INSERT INTO trades.trade_rows ({_TRADE_NAMES}) SELECT * FROM {pgarrays.rows(_TRADE_COLUMNS, 1)} AS r"  # noqa: S608
+_TRADE_NAMES = ", ".join(c for c, _ in TRADE_COLUMNS)
+_STORE_TRADES = f"INSERT INTO trades.trade_rows ({_TRADE_NAMES}) SELECT * FROM {pgarrays.rows(TRADE_COLUMNS, 1)} AS r"  # noqa: S608
 # The same from arrays, for trades whose instrument has a separator character of its own.
 _STORE_TRADES_ARRAYS = (
     f"INSERT INTO trades.trade_rows ({_TRADE_NAMES}) "  # noqa: S608 - constant
-    f"SELECT * FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, (_, t) in enumerate(_TRADE_COLUMNS))})"
+    f"SELECT * FROM unnest({', '.join(f'${i + 1}::{t}[]' for i, (_, t) in enumerate(TRADE_COLUMNS))})"
 )
-# charges_breakdown is JSON text already (tradebook.lines_json).
-_TRADE_FORMS = [pgarrays.TEXT_FORMS["json_text" if c == "charges_breakdown" else t] for c, t in _TRADE_COLUMNS]
 
 
 async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tradebook.Charges) -> None:
@@ -457,21 +441,8 @@ async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tra
         return
     connection = await pgarrays.driver(session)
     # Encoding a large history's lines is seconds of CPU: in a thread, as the charges themselves.
-    columns = await cpu.compute(_charge_columns, charges)
+    columns = await cpu.compute(charge_columns, charges)
     await connection.execute(_STORE_CHARGES, user_id, *columns)
-
-
-def _charge_columns(charges: tradebook.Charges) -> list[str]:
-    """The charges as _CHARGE_COLUMNS' joined text columns (ids, amounts, sources and lines
-    hold no separator character)."""
-    values = charges.values()
-    lines_json = tradebook.lines_json
-    return [
-        pgarrays.texts([str(e) for e in charges]),
-        pgarrays.texts([None if c.total is None else str(c.total) for c in values]),
-        pgarrays.texts([c.source for c in values]),
-        pgarrays.texts([lines_json(c.lines) for c in values]),
-    ]
 
 
 async def _store_trades(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -479,13 +450,9 @@ async def _store_trades(session: AsyncSession, rows: list[dict[str, Any]]) -> No
         return
     connection = await pgarrays.driver(session)
     if not all(pgarrays.clean(r["instrument"]) for r in rows):
-        await connection.execute(_STORE_TRADES_ARRAYS, *([r[c] for r in rows] for c, _ in _TRADE_COLUMNS))
+        await connection.execute(_STORE_TRADES_ARRAYS, *([r[c] for r in rows] for c, _ in TRADE_COLUMNS))
         return
-    await connection.execute(_STORE_TRADES, *await cpu.compute(_trade_columns, rows))
-
-
-def _trade_columns(rows: list[dict[str, Any]]) -> list[str]:
-    return [pgarrays.texts(form(r[c] for r in rows)) for (c, _), form in zip(_TRADE_COLUMNS, _TRADE_FORMS, strict=True)]
+    await connection.execute(_STORE_TRADES, *await cpu.compute(trade_columns, rows))
 
 
 async def _alongside(computation: Awaitable[R], meanwhile: Written | None) -> R:
@@ -539,44 +506,10 @@ async def _recharge(
             select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
         )
     ).all()
-    changed = await cpu.compute(_changed_groups, rows, charges, stored)
+    changed = await cpu.compute(changed_groups, rows, charges, stored)
     if store:
         await _store_charges(session, user_id, charges)
     return changed, charges, rows
-
-
-def _changed_groups(
-    rows: list[dict[str, Any]], charges: tradebook.Charges, stored: Sequence[Any]
-) -> set[tuple[uuid.UUID, str]]:
-    """The groups of the executions whose charges differ from the stored ones, compared as stored
-    (amounts as written, not only their values): equal means nothing to redo."""
-    old = _stored_charges(stored)
-    return {
-        (r["account_id"], instrument(r["exchange"], r["symbol"]))
-        for r in rows
-        if (old_charges := old.get(r["id"])) is None or _as_stored(old_charges) != _as_stored(charges[r["id"]])
-    }
-
-
-def _stored_charges(rows: Sequence[Any]) -> dict[uuid.UUID, tradebook.ExecutionCharges]:
-    return {r.execution_id: _stored(r) for r in rows}
-
-
-def _stored(row: Any) -> tradebook.ExecutionCharges:
-    """An execution_charges row as the charges it holds (lines back in LINE_NAMES order)."""
-    return tradebook.ExecutionCharges(
-        None if row.charges is None else Decimal(row.charges),
-        row.source,
-        None if row.lines is None else tradebook.ordered(row.lines),
-    )
-
-
-def _as_stored(charges: tradebook.ExecutionCharges) -> tuple[str | None, str, str | None]:
-    return (
-        None if charges.total is None else str(charges.total),
-        charges.source,
-        tradebook.lines_json(charges.lines),
-    )
 
 
 async def _recompute(
@@ -638,7 +571,7 @@ async def _recompute(
             stored = await session.execute(
                 select(execution_charges).where(among(execution_charges.c.execution_id, unread, PG_UUID(as_uuid=True)))
             )
-            known = await cpu.compute(_stored_charges, stored.all())
+            known = await cpu.compute(stored_charges, stored.all())
         known.update((r["id"], fresh[r["id"]]) for r in rows if r["id"] in fresh)
         missing = [r for r in rows if r["id"] not in known]
         if missing:
@@ -663,7 +596,7 @@ async def _recompute(
         # committed after the marks were read) supersedes what the window estimated first.
         newest = {execution_id: charges.get(execution_id, first) for execution_id, first in store.items()}
         storing = functools.partial(_store_charges, session, user_id, newest)
-    new_rows, closes = await _alongside(cpu.compute(_trade_rows, user_id, rows, accounts, charges), storing)
+    new_rows, closes = await _alongside(cpu.compute(trade_records, user_id, rows, accounts, charges), storing)
 
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     if groups is not None:
@@ -697,49 +630,6 @@ async def _recompute(
         return write
     await write()
     return None
-
-
-def _trade_rows(
-    user_id: uuid.UUID,
-    rows: list[dict[str, Any]],
-    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
-    charges: tradebook.Charges,
-) -> tuple[list[dict[str, Any]], list[tuple[uuid.UUID, datetime]]]:
-    """The trade_rows of the executions' round trips, and the (account, close time) of each
-    closed one."""
-    book = tradebook.book(rows, accounts, charges)
-    trades, sources, lines_json = book.trades, book.sources, tradebook.lines_json
-    closes: list[tuple[uuid.UUID, datetime]] = []
-    zones = {a: ZoneInfo(s["timezone"]) for a, s in accounts.items()}
-    new_rows = []
-    for trade in trades:
-        account_id = uuid.UUID(str(trade.account_id))
-        close_day = None
-        if trade.closed_at is not None and str(trade.status) == "closed":
-            close_day = trade.closed_at.astimezone(zones.get(account_id, IST)).date()
-            closes.append((account_id, trade.closed_at))
-        new_rows.append(
-            {
-                "trade_id": trade.id,
-                "user_id": user_id,
-                "account_id": account_id,
-                "instrument": trade.symbol,
-                "side": str(trade.side),
-                "status": str(trade.status),
-                "opened_at": trade.opened_at,
-                "closed_at": trade.closed_at,
-                "close_day": close_day,
-                "quantity": trade.quantity,
-                "entry_price": trade.average_entry_price,
-                "multiplier": trade.multiplier,
-                "gross_pnl": trade.gross_pnl,
-                "charges": trade.charges,
-                "net_pnl": trade.net_pnl,
-                "charges_source": sources[trade.id],
-                "charges_breakdown": lines_json(book.breakdown(trade)),
-            }
-        )
-    return new_rows, closes
 
 
 _DELETE_AFTER = """
@@ -856,59 +746,6 @@ def _earlier(a: datetime | None, b: datetime) -> datetime:
 
 # The rollup rows of all of a user's accounts together (in the zone the summary buckets them in).
 ALL_ACCOUNTS = uuid.UUID(int=0)
-_ZERO = Decimal(0)
-
-
-def close_order(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """metrics.in_close_order's key."""
-    return (row["closed_at"], row["opened_at"], row["instrument"], str(row["trade_id"]), row["net_pnl"])
-
-
-def day_composite(trades: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """One day's closed trades (in close order) summed up so days chain in order: counts, sums,
-    extremes (the first of equals, as ``max`` gives), the first, last and longest win and loss
-    runs (a breakeven ends a run), and the equity segments: each time the day's running P&L makes
-    a new high (relative to the day's start), that high and the lowest P&L until the next one."""
-    with localcontext(_WORK):
-        kinds = [1 if t["net_pnl"] > 0 else -1 if t["net_pnl"] < 0 else 0 for t in trades]
-        wins = [t["net_pnl"] for t, k in zip(trades, kinds, strict=True) if k == 1]
-        losses = [-t["net_pnl"] for t, k in zip(trades, kinds, strict=True) if k == -1]
-        runs: list[list[int]] = []
-        for kind in kinds:
-            if runs and runs[-1][0] == kind and kind != 0:
-                runs[-1][1] += 1
-            else:
-                runs.append([kind, 1])
-        running = _ZERO
-        segments: list[list[Decimal]] = []
-        for t in trades:
-            running += t["net_pnl"]
-            if not segments or running > segments[-1][0]:
-                segments.append([running, running])
-            elif running < segments[-1][1]:
-                segments[-1][1] = running
-        largest_win = max(wins) if wins else None  # max keeps the first of equals
-        largest_loss = max(losses) if losses else None
-        return {
-            "trade_count": len(trades),
-            "win_count": len(wins),
-            "loss_count": len(losses),
-            "breakeven_count": kinds.count(0),
-            "gross_pnl": sum((t["gross_pnl"] for t in trades), _ZERO),
-            "charges": sum((t["charges"] for t in trades), _ZERO),
-            "net_pnl": sum((t["net_pnl"] for t in trades), _ZERO),
-            "sum_wins": sum(wins, _ZERO),
-            "sum_losses": sum(losses, _ZERO),
-            "largest_win": largest_win,
-            "largest_loss": largest_loss,
-            "first_kind": runs[0][0],
-            "first_run": runs[0][1],
-            "last_kind": runs[-1][0],
-            "last_run": runs[-1][1],
-            "best_win_run": max((n for k, n in runs if k == 1), default=0),
-            "best_loss_run": max((n for k, n in runs if k == -1), default=0),
-            "segments": [[str(high), str(low)] for high, low in segments],
-        }
 
 
 def all_accounts_zone(accounts: Mapping[uuid.UUID, Mapping[str, Any]]) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tj_common.contracts import trades as contract
-from tj_trades import pgarrays, projection
+from tj_trades import pgarrays, projection_rows
 from tj_trades.domain.charges.india import ist_trade_date
 from tj_trades.models import import_batches, import_groups, imports
 
@@ -144,7 +144,7 @@ class Columns:
             day = days.get(minute)
             if day is None:
                 day = days[minute] = ist_trade_date(datetime.fromisoformat(at))
-            found.add((projection.instrument(exchange, symbol), day))
+            found.add((projection_rows.instrument(exchange, symbol), day))
         return found
 
     def params(self) -> list[str]:

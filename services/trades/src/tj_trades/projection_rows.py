@@ -1,0 +1,199 @@
+"""The rows of the stored projection, as pure functions of the engines' results: the trade and
+charge rows a refresh stores (and their joined text columns), the comparison with the stored
+charges, and a day's rollup composite. Kept apart from tj_trades.projection (which talks to the
+database) so that they are compiled with the engines (tj_trades._native): a large refresh runs them
+for every execution and trade.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal, localcontext
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tj_trades import pgarrays, tradebook
+from tj_trades.domain.charges.india import IST
+from tj_trades.domain.metrics import _WORK
+
+_ZERO = Decimal(0)
+
+
+def instrument(exchange: str, symbol: str) -> str:
+    return f"{exchange}:{symbol}"
+
+
+# The columns of execution_charges and trade_rows a refresh stores, in the order of their joined
+# text parameters (tj_trades.projection's INSERTs).
+CHARGE_COLUMNS = (("execution_id", "uuid"), ("charges", "numeric"), ("source", "text"), ("lines", "jsonb"))
+TRADE_COLUMNS = (
+    ("trade_id", "uuid"),
+    ("user_id", "uuid"),
+    ("account_id", "uuid"),
+    ("instrument", "text"),
+    ("side", "text"),
+    ("status", "text"),
+    ("opened_at", "timestamptz"),
+    ("closed_at", "timestamptz"),
+    ("close_day", "date"),
+    ("quantity", "numeric"),
+    ("entry_price", "numeric"),
+    ("multiplier", "numeric"),
+    ("gross_pnl", "numeric"),
+    ("charges", "numeric"),
+    ("net_pnl", "numeric"),
+    ("charges_source", "text"),
+    ("charges_breakdown", "jsonb"),
+)
+
+
+# charges_breakdown is JSON text already (tradebook.lines_json).
+TRADE_FORMS = [pgarrays.TEXT_FORMS["json_text" if c == "charges_breakdown" else t] for c, t in TRADE_COLUMNS]
+
+
+def charge_columns(charges: tradebook.Charges) -> list[str]:
+    """The charges as CHARGE_COLUMNS' joined text columns (ids, amounts, sources and lines
+    hold no separator character)."""
+    values = charges.values()
+    lines_json = tradebook.lines_json
+    return [
+        pgarrays.texts([str(e) for e in charges]),
+        pgarrays.texts([None if c.total is None else str(c.total) for c in values]),
+        pgarrays.texts([c.source for c in values]),
+        pgarrays.texts([lines_json(c.lines) for c in values]),
+    ]
+
+
+def trade_columns(rows: list[dict[str, Any]]) -> list[str]:
+    return [pgarrays.texts(form(r[c] for r in rows)) for (c, _), form in zip(TRADE_COLUMNS, TRADE_FORMS, strict=True)]
+
+
+def changed_groups(
+    rows: list[dict[str, Any]], charges: tradebook.Charges, stored: Sequence[Any]
+) -> set[tuple[uuid.UUID, str]]:
+    """The groups of the executions whose charges differ from the stored ones, compared as stored
+    (amounts as written, not only their values): equal means nothing to redo."""
+    old = stored_charges(stored)
+    return {
+        (r["account_id"], instrument(r["exchange"], r["symbol"]))
+        for r in rows
+        if (old_charges := old.get(r["id"])) is None or as_stored(old_charges) != as_stored(charges[r["id"]])
+    }
+
+
+def stored_charges(rows: Sequence[Any]) -> dict[uuid.UUID, tradebook.ExecutionCharges]:
+    return {r.execution_id: stored_charge(r) for r in rows}
+
+
+def stored_charge(row: Any) -> tradebook.ExecutionCharges:
+    """An execution_charges row as the charges it holds (lines back in LINE_NAMES order)."""
+    return tradebook.ExecutionCharges(
+        None if row.charges is None else Decimal(row.charges),
+        row.source,
+        None if row.lines is None else tradebook.ordered(row.lines),
+    )
+
+
+def as_stored(charges: tradebook.ExecutionCharges) -> tuple[str | None, str, str | None]:
+    return (
+        None if charges.total is None else str(charges.total),
+        charges.source,
+        tradebook.lines_json(charges.lines),
+    )
+
+
+def trade_records(
+    user_id: uuid.UUID,
+    rows: list[dict[str, Any]],
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+    charges: tradebook.Charges,
+) -> tuple[list[dict[str, Any]], list[tuple[uuid.UUID, datetime]]]:
+    """The trade_rows of the executions' round trips, and the (account, close time) of each
+    closed one."""
+    book = tradebook.book(rows, accounts, charges)
+    trades, sources, lines_json = book.trades, book.sources, tradebook.lines_json
+    closes: list[tuple[uuid.UUID, datetime]] = []
+    zones = {a: ZoneInfo(s["timezone"]) for a, s in accounts.items()}
+    new_rows = []
+    for trade in trades:
+        account_id = uuid.UUID(str(trade.account_id))
+        close_day = None
+        if trade.closed_at is not None and str(trade.status) == "closed":
+            close_day = trade.closed_at.astimezone(zones.get(account_id, IST)).date()
+            closes.append((account_id, trade.closed_at))
+        new_rows.append(
+            {
+                "trade_id": trade.id,
+                "user_id": user_id,
+                "account_id": account_id,
+                "instrument": trade.symbol,
+                "side": str(trade.side),
+                "status": str(trade.status),
+                "opened_at": trade.opened_at,
+                "closed_at": trade.closed_at,
+                "close_day": close_day,
+                "quantity": trade.quantity,
+                "entry_price": trade.average_entry_price,
+                "multiplier": trade.multiplier,
+                "gross_pnl": trade.gross_pnl,
+                "charges": trade.charges,
+                "net_pnl": trade.net_pnl,
+                "charges_source": sources[trade.id],
+                "charges_breakdown": lines_json(book.breakdown(trade)),
+            }
+        )
+    return new_rows, closes
+
+
+def close_order(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """metrics.in_close_order's key."""
+    return (row["closed_at"], row["opened_at"], row["instrument"], str(row["trade_id"]), row["net_pnl"])
+
+
+def day_composite(trades: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """One day's closed trades (in close order) summed up so days chain in order: counts, sums,
+    extremes (the first of equals, as ``max`` gives), the first, last and longest win and loss
+    runs (a breakeven ends a run), and the equity segments: each time the day's running P&L makes
+    a new high (relative to the day's start), that high and the lowest P&L until the next one."""
+    with localcontext(_WORK):
+        kinds = [1 if t["net_pnl"] > 0 else -1 if t["net_pnl"] < 0 else 0 for t in trades]
+        wins = [t["net_pnl"] for t, k in zip(trades, kinds, strict=True) if k == 1]
+        losses = [-t["net_pnl"] for t, k in zip(trades, kinds, strict=True) if k == -1]
+        runs: list[list[int]] = []
+        for kind in kinds:
+            if runs and runs[-1][0] == kind and kind != 0:
+                runs[-1][1] += 1
+            else:
+                runs.append([kind, 1])
+        running = _ZERO
+        segments: list[list[Decimal]] = []
+        for t in trades:
+            running += t["net_pnl"]
+            if not segments or running > segments[-1][0]:
+                segments.append([running, running])
+            elif running < segments[-1][1]:
+                segments[-1][1] = running
+        largest_win = max(wins) if wins else None  # max keeps the first of equals
+        largest_loss = max(losses) if losses else None
+        return {
+            "trade_count": len(trades),
+            "win_count": len(wins),
+            "loss_count": len(losses),
+            "breakeven_count": kinds.count(0),
+            "gross_pnl": sum((t["gross_pnl"] for t in trades), _ZERO),
+            "charges": sum((t["charges"] for t in trades), _ZERO),
+            "net_pnl": sum((t["net_pnl"] for t in trades), _ZERO),
+            "sum_wins": sum(wins, _ZERO),
+            "sum_losses": sum(losses, _ZERO),
+            "largest_win": largest_win,
+            "largest_loss": largest_loss,
+            "first_kind": runs[0][0],
+            "first_run": runs[0][1],
+            "last_kind": runs[-1][0],
+            "last_run": runs[-1][1],
+            "best_win_run": max((n for k, n in runs if k == 1), default=0),
+            "best_loss_run": max((n for k, n in runs if k == -1), default=0),
+            "segments": [[str(high), str(low)] for high, low in segments],
+        }
