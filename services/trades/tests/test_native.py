@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -76,8 +77,6 @@ def test_a_build_of_other_sources_or_a_partial_one_is_not_used(tmp_path: Path) -
 
 
 def test_the_digest_follows_every_source_of_the_engines(tmp_path: Path) -> None:
-    import shutil
-
     package = tmp_path / "tj_trades"
     shutil.copytree(Path(_native.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
     before = _native.digest(package)

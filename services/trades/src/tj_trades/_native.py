@@ -70,18 +70,19 @@ reason = "not installed yet"
 def build_dir() -> Path:
     """Where the build is (and goes): ``TJ_NATIVE_DIR``, else ``.native`` beside ``src``."""
     configured = os.environ.get("TJ_NATIVE_DIR")
-    return Path(configured) if configured else _PACKAGE.parents[1] / ".native"
+    return Path(configured) if configured else SOURCES.parent / ".native"
 
 
-def source_of(module: str) -> Path:
-    return SOURCES.joinpath(*module.split(".")).with_suffix(".py")
+def source_of(module: str, sources: Path = SOURCES) -> Path:
+    """The source file of a module under ``sources`` (what holds the tj_trades package)."""
+    return sources.joinpath(*module.split(".")).with_suffix(".py")
 
 
 def digest(package: Path = _PACKAGE) -> str:
     """SHA-256 of every source the build depends on: the compiled modules and the rest of the
     domain package they import (a changed rate table loader is a changed build), with the
     interpreter's ABI tag."""
-    sources = sorted({*(package.parent.joinpath(*m.split(".")).with_suffix(".py") for m in MODULES)})
+    sources = sorted({source_of(m, package.parent) for m in MODULES})
     sources += sorted(p for p in (package / "domain").rglob("*.py") if p not in sources)
     h = hashlib.sha256(sys.implementation.cache_tag.encode())
     for path in sources:

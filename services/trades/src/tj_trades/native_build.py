@@ -7,6 +7,7 @@ Needs the development tools (mypy, setuptools) and a C compiler (gcc)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.machinery
 import json
 import os
@@ -93,23 +94,27 @@ def current(root: Path) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    force = "--force" in args
-    args = [a for a in args if a != "--force"]
-    command = args[0] if args else "build"
-    if command == "build":
-        root = Path(args[1]) if len(args) > 1 else build_dir()
-        if not force and current(root):
-            print(f"{root}: up to date")
-            return 0
-        build(root)
-        print(f"compiled {len(MODULES)} modules into {root}")
-        return 0
-    if command == "status":
+    parser = argparse.ArgumentParser(
+        prog="python -m tj_trades.native_build",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command")
+    build_command = commands.add_parser("build", help="compile into DIR unless it is up to date (the default)")
+    build_command.add_argument("dir", nargs="?", type=Path, help="default: the build directory (TJ_NATIVE_DIR)")
+    build_command.add_argument("--force", action="store_true", help="compile even if up to date")
+    commands.add_parser("status", help="whether the build is in use, and why")
+    args = parser.parse_args(argv)
+    if args.command == "status":
         print(f"{'on' if _native.active else 'off'}: {_native.reason}")
         return 0
-    print("usage: python -m tj_trades.native_build [build [--force] [DIR] | status]", file=sys.stderr)
-    return 2
+    root = getattr(args, "dir", None) or build_dir()
+    if not getattr(args, "force", False) and current(root):
+        print(f"{root}: up to date")
+        return 0
+    build(root)
+    print(f"compiled {len(MODULES)} modules into {root}")
+    return 0
 
 
 if __name__ == "__main__":
