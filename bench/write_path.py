@@ -179,12 +179,14 @@ def _stat_fields(pid: int) -> list[str] | None:
     return raw.rsplit(")", 1)[1].split()
 
 
-def proc_cpu(pid: int) -> float | None:
-    """User + system CPU seconds of one process."""
+def proc_cpu(pid: int, reaped: bool = False) -> float | None:
+    """User + system CPU seconds of one process (and, with ``reaped``, of its children that
+    ended and were waited for: a refresher's forked children, say)."""
     fields = _stat_fields(pid)
     if fields is None:
         return None
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    own = int(fields[11]) + int(fields[12])
+    return (own + (int(fields[13]) + int(fields[14]) if reaped else 0)) / CLK_TCK
 
 
 def postgres_cpu() -> float:
@@ -242,8 +244,9 @@ def steal_seconds() -> float:
 
 
 def tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process and its live descendants (0 for one gone)."""
-    return (proc_cpu(pid) or 0.0) + sum(tree_cpu(child) for child in children_of(pid))
+    """User + system CPU seconds of a process and its descendants, live or ended and waited for
+    (0 for one gone)."""
+    return (proc_cpu(pid, reaped=True) or 0.0) + sum(tree_cpu(child) for child in children_of(pid))
 
 
 def listening_pid(port: int) -> int | None:

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tj_common import cpu
 from tj_trades import pgarrays, projection, projection_rows, repository, tradebook
 from tj_trades.models import executions
 
@@ -135,17 +136,33 @@ async def live_equals_rebuilt(
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("long_only", [False, True])
-@pytest.mark.parametrize("window", [None, 9], ids=["one-pass", "windows-of-9"])
+@pytest.mark.parametrize(
+    ("window", "fork"),
+    [(None, False), (9, False), (9, True)],
+    ids=["one-pass", "windows-of-9", "windows-of-9-forked"],
+)
 async def test_incremental_refresh_equals_rebuild(
     db: async_sessionmaker[AsyncSession],
     seed: int,
     long_only: bool,
     window: int | None,
+    fork: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     flat_points, windows = projection._flat_points, projection._windows
     bounded = 0
     windowed = 0
+    forked = 0
+
+    class CountingForked(cpu.Forked[Any]):
+        def __init__(self, *args: Any) -> None:
+            nonlocal forked
+            forked += 1
+            super().__init__(*args)
+
+    # Every window but the last computes its round trips in a forked child (or none does).
+    monkeypatch.setattr(projection, "FORK_ROWS", 1 if fork else 0)
+    monkeypatch.setattr(cpu, "Forked", CountingForked)
 
     async def counting(*args: Any) -> Any:
         nonlocal bounded
@@ -192,6 +209,7 @@ async def test_incremental_refresh_equals_rebuild(
     assert trades_seen > 10  # the history did make round trips
     assert bounded > 0  # and refreshes did start from flat points
     assert (windowed > 1) == (window is not None)  # in several windows exactly when they were small
+    assert (forked > 0) == fork
 
     # The operator's rebuild of a long history goes window by window too, to the same result.
     windowed = 0
@@ -294,8 +312,12 @@ async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessio
     async with db() as session:
         accounts = await repository.account_settings(session, user_id)
         rows = await projection._visible_rows(session, user_id)
-    trades, _ = projection_rows.trade_records(user_id, rows, accounts, tradebook.charges_of(rows, accounts))
-    clean = [t for t in trades if pgarrays.clean(t["instrument"])]
+    charges = tradebook.charges_of(rows, accounts)
+    trades, _ = projection_rows.trade_records(user_id, rows, accounts, charges)
+    mixed = projection_rows.trade_output(user_id, rows, accounts, charges)
+    assert mixed[0] is None and mixed[1] == trades  # not joinable: sent as arrays
+    clean = projection_rows.trade_output(user_id, [r for r in rows if pgarrays.clean(r["symbol"])], accounts, charges)
+    assert clean[0] is not None and clean[1] is None
     stored: dict[str, list[str]] = {}
     for way in ("joined", "arrays", "mixed"):
         async with db() as session, session.begin():
@@ -306,7 +328,7 @@ async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessio
                 columns = ([t[c] for t in trades] for c, _ in projection_rows.TRADE_COLUMNS)
                 await connection.execute(projection._STORE_TRADES_ARRAYS, *columns)
             else:
-                await projection._store_trades(session, trades)
+                await projection._store_trades(session, mixed)
             got = await session.execute(
                 text("SELECT t::text FROM trades.trade_rows t WHERE user_id = :u ORDER BY trade_id"), {"u": user_id}
             )

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -74,3 +78,97 @@ def test_a_collector_that_was_off_stays_off() -> None:
     with cpu.collector_paused():
         assert not gc.isenabled()
     assert not gc.isenabled()
+
+
+# --- Forked ------------------------------------------------------------------------------------
+
+
+class _Unpicklable(Exception):
+    def __reduce__(self) -> Any:
+        raise TypeError("not this one")
+
+
+def _forked(fn: Callable[[], Any]) -> Any:
+    async def main() -> Any:
+        child = cpu.Forked(fn)
+        try:
+            return await child.result()
+        finally:
+            child.cancel()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.skipif(not cpu.FORK_AVAILABLE, reason="fork: Linux only")
+def test_forked_computes_in_a_child_with_the_callers_memory_as_it_is() -> None:
+    parent = os.getpid()
+    lock = threading.Lock()  # no pickling on the way in: a lock (or a lambda) travels as is
+    shared = {"rows": list(range(100_000)), "lock": lock, "f": lambda x: x * 2}
+
+    def work() -> tuple[int, int, bool]:
+        return os.getpid(), sum(shared["f"](v) for v in shared["rows"]), gc.isenabled()
+
+    pid, total, collector = _forked(work)
+    assert pid != parent
+    assert total == 2 * sum(range(100_000))
+    assert collector is False  # the child runs with the collector off
+    with contextlib.suppress(ChildProcessError):  # and it is gone: reaped by the reader
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0)
+        pytest.fail(f"child {pid} was not reaped")
+
+
+@pytest.mark.skipif(not cpu.FORK_AVAILABLE, reason="fork: Linux only")
+def test_forked_raises_the_childs_exception_here() -> None:
+    def work() -> None:
+        raise ValueError(f"bad window in {os.getpid()}")
+
+    with pytest.raises(ValueError, match="bad window in"):
+        _forked(work)
+
+    def unpicklable() -> None:
+        raise _Unpicklable("cannot travel")
+
+    with pytest.raises(cpu.ChildFailed, match="_Unpicklable: cannot travel"):  # its traceback, as text
+        _forked(unpicklable)
+
+
+@pytest.mark.skipif(not cpu.FORK_AVAILABLE, reason="fork: Linux only")
+def test_a_lost_child_is_computed_again_here(caplog: pytest.LogCaptureFixture) -> None:
+    parent = os.getpid()
+
+    def work() -> int:
+        if os.getpid() != parent:
+            time.sleep(60)  # the child: killed before it answers
+        return os.getpid()
+
+    async def main() -> int:
+        child = cpu.Forked(work)
+        child.cancel()  # as the OOM killer would
+        return await child.result()
+
+    assert asyncio.run(main()) == parent  # computed in this process instead
+    assert "computing child lost" in caplog.text
+
+
+@pytest.mark.skipif(not cpu.FORK_AVAILABLE, reason="fork: Linux only")
+def test_a_cancelled_child_is_killed_and_reaped() -> None:
+    async def main() -> int:
+        child = cpu.Forked(time.sleep, 60)
+        child.cancel()
+        started = time.monotonic()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(child._reading), 10)
+        assert time.monotonic() - started < 5
+        return child.pid
+
+    pid = asyncio.run(main())
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_compute_forked_falls_back_to_a_thread_without_fork(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cpu, "FORK_AVAILABLE", False)
+    assert asyncio.run(cpu.compute_forked(os.getpid)) == os.getpid()
+    monkeypatch.undo()
+    if cpu.FORK_AVAILABLE:
+        assert asyncio.run(cpu.compute_forked(os.getpid)) != os.getpid()

@@ -8,6 +8,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tj_common.runtime import Runtime, serve
 from tj_common.topics import TRADES_COMMANDS
+from tj_trades import projection
 from tj_trades.analytics import router as analytics_router
 from tj_trades.cache import AnalyticsCache
 from tj_trades.edit_handlers import make_edit_handlers
@@ -23,6 +24,7 @@ from tj_trades.summary import store_snapshots
 
 def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
     settings = settings or Settings()
+    projection.FORK_ROWS = settings.projection_fork_rows  # queries refresh in this process too
     runtime = Runtime(settings, metadata=metadata, tracer_provider=tracer_provider)
     cache = AnalyticsCache(runtime.redis)
     handlers = {

@@ -66,14 +66,14 @@ from tj_trades.models import (
 from tj_trades.projection_rows import (
     CHARGE_COLUMNS,
     TRADE_COLUMNS,
+    TradeOutput,
     changed_groups,
     charge_columns,
     close_order,
     day_composite,
     instrument,
     stored_charges,
-    trade_columns,
-    trade_records,
+    trade_output,
 )
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,12 @@ async def mark_where(session: AsyncSession, column: Literal["import_id", "accoun
 # Executions a refresh holds in memory at once, about (one IST day is never split): ~6 KB each
 # with their charges and trades, so a 200,000-fill import no longer needs 1.2 GB to be projected.
 REFRESH_WINDOW = 40_000
+# A window's round trips of at least this many executions are computed in a child forked for
+# them (tj_common.cpu.Forked), on the other core, while this process stores the window's charges,
+# reads the next window and estimates its charges; 0: never (the trades service sets it from
+# PROJECTION_FORK_ROWS). Below it, the fork and the result's trip through a pipe cost more than
+# they save.
+FORK_ROWS = 10_000
 # Writes a refresh leaves to make later (a window's trades and rollup rows, see _refresh_windows).
 Written = Callable[[], Awaitable[None]]
 R = TypeVar("R")
@@ -188,11 +194,13 @@ async def _refresh_windows(
 ) -> int:
     """Recompute the marked groups window by window (:func:`refresh`); how many groups."""
     carried: set[tuple[uuid.UUID, str]] = set()
-    # A window's trades and rollup rows are written while the next window's charges are being
-    # estimated: PostgreSQL inserts while Python computes. Nothing between the two reads what they
-    # write (the charges step reads executions and their stored charges); the next window's
-    # round trips, which read the stored trades, come after.
-    unwritten: Written | None = None
+    # A window's trades are stored while the next window's charges are being estimated, and its
+    # rollup rows are written while the next window's round trips are computed: PostgreSQL writes
+    # while Python computes. Nothing between them reads what they write (the charges step reads
+    # executions and their stored charges); the next window's round trips, which read the stored
+    # trades, come after the trades (see _recompute for the rollup).
+    unwritten: Written | None = None  # the last window's trades
+    unrolled: Written | None = None  # the last window's rollup rows
     for start, end, marks in windows:
         since: dict[tuple[uuid.UUID, str], date] = dict.fromkeys(carried, start)  # earliest changed day
         days: dict[uuid.UUID, set[date]] = defaultdict(set)
@@ -215,7 +223,7 @@ async def _refresh_windows(
         if unwritten is not None:
             await unwritten()
         until = None if end is None else datetime.combine(end, time(), IST)
-        unwritten = await _recompute(
+        deferred = await _recompute(
             session,
             user_id,
             set(since),
@@ -226,10 +234,15 @@ async def _refresh_windows(
             store=fresh,
             defer=True,
             read=(read, days),
+            meanwhile=unrolled,
         )
+        assert deferred is not None
+        unwritten, unrolled = deferred
         carried.update(since)
     if unwritten is not None:
         await unwritten()
+    if unrolled is not None:
+        await unrolled()
     return len(carried)
 
 
@@ -445,14 +458,19 @@ async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tra
     await connection.execute(_STORE_CHARGES, user_id, *columns)
 
 
-async def _store_trades(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
+async def _store_trades(session: AsyncSession, output: TradeOutput) -> None:
+    columns, rows, _ = output
     connection = await pgarrays.driver(session)
-    if not all(pgarrays.clean(r["instrument"]) for r in rows):
+    if columns is not None:
+        await connection.execute(_STORE_TRADES, *columns)
+    elif rows:
         await connection.execute(_STORE_TRADES_ARRAYS, *([r[c] for r in rows] for c, _ in TRADE_COLUMNS))
-        return
-    await connection.execute(_STORE_TRADES, *await cpu.compute(trade_columns, rows))
+
+
+async def _then(first: Written, then: Written | None) -> None:
+    await first()
+    if then is not None:
+        await then()
 
 
 async def _alongside(computation: Awaitable[R], meanwhile: Written | None) -> R:
@@ -527,7 +545,8 @@ async def _recompute(
     store: tradebook.Charges | None = None,
     defer: bool = False,
     read: tuple[list[dict[str, Any]], Mapping[uuid.UUID, set[date]]] | None = None,
-) -> Written | None:
+    meanwhile: Written | None = None,
+) -> tuple[Written, Written] | None:
     """Store the round trips of the groups (all with None) from their executions' stored charges
     (``fresh``: charges this transaction has just estimated, which need not be read back), of the
     executions before ``until`` if given (a window of a large refresh: the next one goes on).
@@ -538,8 +557,12 @@ async def _recompute(
     flat point before that day is recomputed (see :func:`_flat_points`): the trades before it
     are made of unchanged executions and stay as stored. Without, the groups' whole histories.
 
-    With ``defer``, the new trades and the rollup rows are not written: the writes are returned,
-    for the caller to make before anything reads the trades again.
+    With ``defer``, the new trades and the rollup rows are not written: the two writes are
+    returned, for the caller to make in that order, the trades before anything reads them again.
+    ``meanwhile``: writes to make on the connection while the round trips are computed (always
+    made), after the charges: an earlier window's rollup rows. Should this window's deletions
+    leave a day of them short, the day is one this window's rollup writes again: the close
+    days of the trades it deletes are its own.
 
     ``read``: executions this transaction has just read (:func:`_recharge`), and the IST days of
     each account they cover whole: taken from there, not read again (a large refresh read every
@@ -588,47 +611,69 @@ async def _recompute(
             # One deleted since it was read has no charges now: its deleter marked its day.
             rows = [r for r in rows if r["id"] in known]
         charges = known
-    # CPU-bound (the round trips and their rows): in a thread, so the service keeps answering,
-    # and the connection stores the charges meanwhile.
-    storing = None
-    if store:
-        # Each execution's newest estimate: a day estimated again just above (for an execution
-        # committed after the marks were read) supersedes what the window estimated first.
-        newest = {execution_id: charges.get(execution_id, first) for execution_id, first in store.items()}
-        storing = functools.partial(_store_charges, session, user_id, newest)
-    new_rows, closes = await _alongside(cpu.compute(trade_records, user_id, rows, accounts, charges), storing)
-
+    # Each execution's newest estimate: a day estimated again just above (for an execution
+    # committed after the marks were read) supersedes what the window estimated first.
+    newest = {execution_id: charges.get(execution_id, first) for execution_id, first in store.items()} if store else {}
+    # CPU-bound: the round trips and their rows, while the connection stores the charges (and
+    # makes the ``meanwhile`` writes). A window followed by others (``defer`` with ``until``), if
+    # large (FORK_ROWS), in a forked child, on the other core: its writes wait for its result, and
+    # the caller reads and estimates the next window meanwhile. Otherwise in a thread, so the
+    # service keeps answering.
+    child: cpu.Forked[TradeOutput] | None = None
+    if defer and until is not None and FORK_ROWS and len(rows) >= FORK_ROWS and cpu.FORK_AVAILABLE:
+        child = cpu.Forked(trade_output, user_id, rows, accounts, charges)
+    writes = functools.partial(_then, functools.partial(_store_charges, session, user_id, newest), meanwhile)
+    output: TradeOutput | None = None
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
-    if groups is not None:
-        # One statement whatever the number of groups: each group's trades after its flat
-        # point (all of them for a group recomputed whole).
-        ordered = sorted(groups, key=lambda g: (str(g[0]), g[1]))
-        old = await session.execute(
-            text(_DELETE_AFTER).bindparams(
-                bindparam("accounts", type_=ARRAY(PG_UUID(as_uuid=True))),
-                bindparam("names", type_=ARRAY(String())),
-                bindparam("after", type_=ARRAY(DateTime(timezone=True))),
-            ),
-            {
-                "user_id": user_id,
-                "accounts": [a for a, _ in ordered],
-                "names": [n for _, n in ordered],
-                "after": [(bounds or {}).get(g) for g in ordered],  # None: the whole group
-            },
-        )
-        for account_id, closed_at, status in old.all():
-            if closed_at is not None and status == "closed":
-                touched[account_id].add(closed_at)
-    for account_id, closed_at in closes:
-        touched[account_id].add(closed_at)
+    try:
+        if child is None:
+            output = await _alongside(cpu.compute(trade_output, user_id, rows, accounts, charges), writes)
+        else:
+            await writes()
+        if groups is not None:
+            # One statement whatever the number of groups: each group's trades after its flat
+            # point (all of them for a group recomputed whole).
+            ordered = sorted(groups, key=lambda g: (str(g[0]), g[1]))
+            old = await session.execute(
+                text(_DELETE_AFTER).bindparams(
+                    bindparam("accounts", type_=ARRAY(PG_UUID(as_uuid=True))),
+                    bindparam("names", type_=ARRAY(String())),
+                    bindparam("after", type_=ARRAY(DateTime(timezone=True))),
+                ),
+                {
+                    "user_id": user_id,
+                    "accounts": [a for a, _ in ordered],
+                    "names": [n for _, n in ordered],
+                    "after": [(bounds or {}).get(g) for g in ordered],  # None: the whole group
+                },
+            )
+            for account_id, closed_at, status in old.all():
+                if closed_at is not None and status == "closed":
+                    touched[account_id].add(closed_at)
+    except BaseException:
+        if child is not None:
+            child.cancel()
+        raise
 
     async def write() -> None:
-        await _store_trades(session, new_rows)
+        made = output
+        if child is not None:
+            try:
+                made = await child.result()
+            finally:
+                child.cancel()
+        assert made is not None
+        for account_id, closed_at in made[2].items():
+            touched[account_id].update(closed_at)
+        await _store_trades(session, made)
+
+    async def roll_up() -> None:
         await _rollup(session, user_id, accounts, None if groups is None else touched)
 
     if defer:
-        return write
+        return write, roll_up
     await write()
+    await roll_up()
     return None
 
 

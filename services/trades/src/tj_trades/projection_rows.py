@@ -70,6 +70,31 @@ def trade_columns(rows: list[dict[str, Any]]) -> list[str]:
     return [pgarrays.texts(form(r[c] for r in rows)) for (c, _), form in zip(TRADE_COLUMNS, TRADE_FORMS, strict=True)]
 
 
+# What a refresh stores of a window's round trips, made in one call (a forked child's, see
+# tj_trades.projection): TRADE_COLUMNS' joined text columns, or the rows themselves when an
+# instrument holds a separator character (stored from arrays); and each account's close times.
+TradeOutput = tuple[list[str] | None, list[dict[str, Any]] | None, dict[uuid.UUID, list[datetime]]]
+
+
+def trade_output(
+    user_id: uuid.UUID,
+    rows: list[dict[str, Any]],
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+    charges: tradebook.Charges,
+) -> TradeOutput:
+    """:func:`trade_records`, encoded for storing (:data:`TradeOutput`)."""
+    records, closes = trade_records(user_id, rows, accounts, charges)
+    closed: dict[uuid.UUID, list[datetime]] = {}
+    for account_id, closed_at in closes:
+        if account_id in closed:
+            closed[account_id].append(closed_at)
+        else:
+            closed[account_id] = [closed_at]
+    if records and all(pgarrays.clean(r["instrument"]) for r in records):
+        return trade_columns(records), None, closed
+    return None, records, closed
+
+
 def changed_groups(
     rows: list[dict[str, Any]], charges: tradebook.Charges, stored: Sequence[Any]
 ) -> set[tuple[uuid.UUID, str]]:

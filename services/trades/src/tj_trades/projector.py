@@ -30,7 +30,7 @@ import tj_trades.analytics  # noqa: F401 - store_snapshot imports it on first us
 from tj_common.db import make_engine, make_sessionmaker
 from tj_common.runtime import settle_heap
 from tj_common.telemetry import configure_logging
-from tj_trades import _native
+from tj_trades import _native, projection
 from tj_trades.projection import Refresher
 from tj_trades.settings import Settings
 from tj_trades.summary import store_snapshots
@@ -56,6 +56,7 @@ async def run(settings: Settings, parent: int | None = None) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    projection.FORK_ROWS = settings.projection_fork_rows
     engine = make_engine(settings, pool_size=2)
     refresher = Refresher(
         make_sessionmaker(engine), after=store_snapshots, user_interval=settings.projection_user_interval

@@ -23,3 +23,9 @@ class Settings(ServiceSettings):
     # second (a refresh costs about the same for one new fill as for many). Reads never wait for
     # it: a query refreshes what it needs itself.
     projection_user_interval: float = Field(default=5.0, ge=0)
+    # A large refresh's windows of at least this many executions have their round trips computed
+    # in a child process forked for each (tj_trades.projection.FORK_ROWS): on a second core while
+    # the refresher reads and prices the next window. 0: never fork (all in the refresher's
+    # threads). The child lives for one window's computation and shares the refresher's memory
+    # until it writes to it: about the window's size in extra memory at most.
+    projection_fork_rows: int = Field(default=10_000, ge=0)
