@@ -4,11 +4,14 @@ marks are not kept waiting meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -109,3 +112,102 @@ async def test_a_rebuild_runs_with_the_collector_paused(
     assert seen == [False]
     assert gc.isenabled()
     assert await statuses(db, trader) == ["open"]
+
+
+async def _until(check: Any, timeout: float) -> float:
+    """Seconds until ``check()`` is true (pytest.fail after ``timeout``)."""
+    started = time.monotonic()
+    while not await check():
+        if time.monotonic() - started > timeout:
+            pytest.fail(f"not within {timeout} s")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def _listener(db: async_sessionmaker[AsyncSession]) -> Any:
+    engine = db.kw["bind"]
+    args, options = engine.dialect.create_connect_args(engine.url)
+    return await asyncpg.connect(*args, **{k: options[k] for k in ("host", "port", "user", "password", "database")})
+
+
+async def test_committed_marks_are_notified(db: async_sessionmaker[AsyncSession]) -> None:
+    """trades_0018's trigger: a transaction that marks groups notifies the refreshers' channel
+    when it commits; one rolled back does not."""
+    heard: list[str] = []
+    connection = await _listener(db)
+    try:
+        await connection.add_listener(projection.NOTIFY_CHANNEL, lambda *args: heard.append(args[2]))
+        trader, trader_account = await new_account(db)
+        async with db() as session, session.begin():
+            await projection.mark(session, {(trader, trader_account, "NSE:TCS", START.date())})
+            await session.rollback()
+        await asyncio.sleep(0.3)
+        assert heard == []
+
+        await record(db, trader, trader_account, "buy")
+
+        async def notified() -> bool:
+            return bool(heard)
+
+        await _until(notified, 5.0)
+        assert heard == [projection.NOTIFY_CHANNEL]  # one for the transaction
+    finally:
+        await connection.close()
+
+
+async def test_a_listening_refresher_passes_at_once_when_notified(
+    db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its next poll is a minute away; a notification starts a pass at once."""
+    passes = 0
+    run_once = projection.Refresher.run_once
+
+    async def counting(self: projection.Refresher) -> list[uuid.UUID]:
+        nonlocal passes
+        passes += 1
+        return await run_once(self)
+
+    monkeypatch.setattr(projection.Refresher, "run_once", counting)
+    refresher = projection.Refresher(db, interval=60.0, listen=True)
+    await refresher.start()
+    connection = await _listener(db)
+    try:
+
+        async def listening() -> bool:
+            return refresher.listening
+
+        await _until(listening, 10.0)
+        await asyncio.sleep(0.5)  # the pass its start and the listener's start woke are over
+        before = passes
+        await connection.execute(f"NOTIFY {projection.NOTIFY_CHANNEL}")
+
+        async def passed() -> bool:
+            return passes > before
+
+        assert await _until(passed, 5.0) < 5.0
+    finally:
+        await connection.close()
+        await refresher.stop()
+    assert not refresher.listening
+
+
+async def test_without_its_listener_the_refresher_still_polls(
+    db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(projection.Refresher, "_listen_once", refused)
+    refresher = projection.Refresher(db, interval=0.2, listen=True)
+    await refresher.start()
+    try:
+        trader, trader_account = await new_account(db)
+        await record(db, trader, trader_account, "buy")
+
+        async def projected() -> bool:
+            return await statuses(db, trader) == ["open"]
+
+        await _until(projected, 10.0)
+    finally:
+        await refresher.stop()
+    assert "projection listener failed" in caplog.text

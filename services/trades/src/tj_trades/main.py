@@ -41,7 +41,12 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     on_start = []
     if settings.projection_worker != "off":
         background = (
-            Refresher(runtime.sessionmaker, after=store_snapshots, user_interval=settings.projection_user_interval)
+            Refresher(
+                runtime.sessionmaker,
+                after=store_snapshots,
+                user_interval=settings.projection_user_interval,
+                listen=True,
+            )
             if settings.projection_worker == "inline"
             else ProjectorChild()
         )

@@ -17,7 +17,9 @@ the ``marked_at`` it read: a writer that marks a group again meanwhile sets a ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import inspect
 import json
 import logging
 import uuid
@@ -29,6 +31,7 @@ from time import monotonic as time_monotonic
 from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from sqlalchemy import (
     Date,
     DateTime,
@@ -151,6 +154,11 @@ async def mark_where(session: AsyncSession, column: Literal["import_id", "accoun
 # Executions a refresh holds in memory at once, about (one IST day is never split): ~6 KB each
 # with their charges and trades, so a 200,000-fill import no longer needs 1.2 GB to be projected.
 REFRESH_WINDOW = 40_000
+# Marks committed (trades.projection_dirty's trigger, migration trades_0018) are notified on this
+# channel: a listening refresher (Refresher(listen=True)) starts at once instead of at its next poll.
+NOTIFY_CHANNEL = "trades_projection_dirty"
+WAKE_GAP = 0.05  # seconds between two passes of the refresher at least
+LISTEN_RETRY = 5.0  # seconds between two checks of the listener's connection, or two attempts
 # A window's round trips of at least this many executions are computed in a child forked for
 # them (tj_common.cpu.Forked), on the other core, while this process stores the window's charges,
 # reads the next window and estimates its charges; 0: never (the trades service sets it from
@@ -981,25 +989,31 @@ class Refresher:
         after: Callable[[AsyncSession, uuid.UUID], Awaitable[None]] | None = None,
         user_interval: float = 0.0,
         clock: Callable[[], float] = time_monotonic,
+        listen: bool = False,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.interval = interval
         self.after = after  # runs in the refresh's transaction when something was recomputed
         self.user_interval = user_interval
         self.clock = clock
+        self.listen = listen  # for the marks' notifications (NOTIFY_CHANNEL), besides polling
+        self.listening = False
         self._started: dict[uuid.UUID, float] = {}  # when each recent refresh of a user started
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="projection-refresher")
+        self._tasks.append(asyncio.create_task(self._run(), name="projection-refresher"))
+        if self.listen:
+            self._tasks.append(asyncio.create_task(self._listen(), name="projection-listener"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
 
     async def run_once(self) -> list[uuid.UUID]:
         """One pass: refresh the users with marks but for those refreshed less than
@@ -1028,10 +1042,50 @@ class Refresher:
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # marks committed from now on wake the next wait
             try:
                 await self.run_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("projection refresh failed")
-            await asyncio.sleep(self.interval)
+            # Woken by a notification, or after ``interval`` seconds at the latest; never more
+            # often than every WAKE_GAP seconds, however fast writers commit.
+            await asyncio.sleep(WAKE_GAP)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(self.interval - WAKE_GAP, 0.0))
+
+    async def _listen(self) -> None:
+        """Wake the refresher when a writer commits marks (trades.projection_dirty's trigger
+        notifies NOTIFY_CHANNEL), on a connection of its own. Should it fail or drop, polling
+        goes on and it connects again LISTEN_RETRY seconds later."""
+        engine = self.sessionmaker.kw["bind"]
+        args, options = engine.dialect.create_connect_args(engine.url)
+        accepted = inspect.signature(asyncpg.connect).parameters
+        options = {k: v for k, v in options.items() if k in accepted}
+        options["server_settings"] = {"application_name": "tj-trades-projection-listener"}
+        while True:
+            try:
+                await self._listen_once(args, options)
+                log.warning("projection listener's connection closed; polling until it is back")
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("projection listener failed; polling until it is back", exc_info=True)
+            await asyncio.sleep(LISTEN_RETRY)
+
+    async def _listen_once(self, args: list[Any], options: dict[str, Any]) -> None:
+        """Listen on one connection until it closes."""
+        connection = await asyncpg.connect(*args, **options)
+        try:
+            closed = asyncio.Event()
+            connection.add_termination_listener(lambda _: closed.set())
+            await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+            self.listening = True
+            self._wake.set()  # whatever was marked before this listened
+            while not connection.is_closed():  # checked now and then too, should the callback not come
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(closed.wait(), LISTEN_RETRY)
+        finally:
+            self.listening = False
+            connection.terminate()

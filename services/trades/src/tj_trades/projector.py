@@ -59,7 +59,10 @@ async def run(settings: Settings, parent: int | None = None) -> None:
     projection.FORK_ROWS = settings.projection_fork_rows
     engine = make_engine(settings, pool_size=2)
     refresher = Refresher(
-        make_sessionmaker(engine), after=store_snapshots, user_interval=settings.projection_user_interval
+        make_sessionmaker(engine),
+        after=store_snapshots,
+        user_interval=settings.projection_user_interval,
+        listen=True,
     )
     await refresher.start()
     log.info(
