@@ -122,8 +122,10 @@ def test_forked_raises_the_childs_exception_here() -> None:
     def work() -> None:
         raise ValueError(f"bad window in {os.getpid()}")
 
-    with pytest.raises(ValueError, match="bad window in"):
+    with pytest.raises(ValueError, match="bad window in") as raised:
         _forked(work)
+    assert "raised in forked child" in "".join(raised.value.__notes__)  # with its traceback there
+    assert 'raise ValueError(f"bad window in' in "".join(raised.value.__notes__)
 
     def unpicklable() -> None:
         raise _Unpicklable("cannot travel")

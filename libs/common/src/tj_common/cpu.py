@@ -155,6 +155,8 @@ def _run_child(write_end: int, call: Callable[[], object]) -> None:  # pragma: n
         try:
             data = pickle.dumps(("ok", call()), protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException as exc:
+            with contextlib.suppress(Exception):  # where it was raised, for the caller's log
+                exc.add_note(f"raised in forked child {os.getpid()}:\n" + "".join(traceback.format_exception(exc)))
             try:
                 data = pickle.dumps(("error", exc), protocol=pickle.HIGHEST_PROTOCOL)
                 pickle.loads(data)  # noqa: S301 - that it comes back as it went
