@@ -202,11 +202,14 @@ async def _refresh_windows(
 ) -> int:
     """Recompute the marked groups window by window (:func:`refresh`); how many groups."""
     carried: set[tuple[uuid.UUID, str]] = set()
-    # A window's trades are stored while the next window's charges are being estimated, and its
-    # rollup rows are written while the next window's round trips are computed: PostgreSQL writes
-    # while Python computes. Nothing between them reads what they write (the charges step reads
-    # executions and their stored charges); the next window's round trips, which read the stored
-    # trades, come after the trades (see _recompute for the rollup).
+    # PostgreSQL writes while Python computes. A window's round trips are computed in a forked
+    # child (_recompute) while this process reads and prices the next window (its charges encoded
+    # in the same thread, off the connection) and the connection writes meanwhile: the window's
+    # charges, the previous window's rollup rows, then, once the child is done, the window's trades.
+    # Nothing between them reads what they write (the pricing reads executions and their stored
+    # charges, of other days); the next window's round trips, which read the stored trades and
+    # charges, come after (see _recompute for the rollup). A window too small to fork computes its
+    # round trips in a thread while the connection writes its charges and the previous rollup rows.
     unwritten: Written | None = None  # the last window's trades
     unrolled: Written | None = None  # the last window's rollup rows
     for start, end, marks in windows:
@@ -217,11 +220,12 @@ async def _refresh_windows(
             group = (r.account_id, r.instrument)
             since[group] = min(since.get(group, r.day), r.day)
         fresh: dict[Any, tradebook.ExecutionCharges] = {}  # just estimated (stored by _recompute): not read back
+        encoded: list[list[str]] = []  # their CHARGE_COLUMNS, account by account
         read: list[dict[str, Any]] = []  # the executions of those days: the round trips need not read them again
         for account_id, account_days in days.items():
             first = min(account_days)
             changed, charges, account_rows = await _recharge(
-                session, user_id, account_id, account_days, accounts, store=False, meanwhile=unwritten
+                session, user_id, account_id, account_days, accounts, store=False, meanwhile=unwritten, encoded=encoded
             )
             unwritten = None
             fresh.update(charges)
@@ -240,6 +244,7 @@ async def _refresh_windows(
             fresh=fresh,
             until=until,
             store=fresh,
+            store_columns=encoded,
             defer=True,
             read=(read, days),
             meanwhile=unrolled,
@@ -457,13 +462,16 @@ _STORE_TRADES_ARRAYS = (
 )
 
 
-async def _store_charges(session: AsyncSession, user_id: uuid.UUID, charges: tradebook.Charges) -> None:
+async def _store_charges(
+    session: AsyncSession, user_id: uuid.UUID, charges: tradebook.Charges, encoded: list[list[str]] | None = None
+) -> None:
+    """Store the charges: ``encoded`` if given (their CHARGE_COLUMNS, in parts), else encoded now."""
     if not charges:
         return
     connection = await pgarrays.driver(session)
     # Encoding a large history's lines is seconds of CPU: in a thread, as the charges themselves.
-    columns = await cpu.compute(charge_columns, charges)
-    await connection.execute(_STORE_CHARGES, user_id, *columns)
+    for columns in encoded if encoded is not None else [await cpu.compute(charge_columns, charges)]:
+        await connection.execute(_STORE_CHARGES, user_id, *columns)
 
 
 async def _store_trades(session: AsyncSession, output: TradeOutput) -> None:
@@ -503,11 +511,14 @@ async def _recharge(
     *,
     store: bool = True,
     meanwhile: Written | None = None,
+    encoded: list[list[str]] | None = None,
 ) -> tuple[set[tuple[uuid.UUID, str]], dict[Any, tradebook.ExecutionCharges], list[dict[str, Any]]]:
     """Re-estimate (and store, unless the caller stores them later) the charges of the account's
     executions on these IST days; the groups whose executions' charges changed, the charges, and
     the executions read (all the account's visible ones of those days).
-    ``meanwhile``: writes to make on the connection while the charges are computed (always made)."""
+    ``meanwhile``: writes to make on the connection while the charges are computed (always made).
+    ``encoded``: for a caller that stores them later, the charges' CHARGE_COLUMNS are appended to
+    it, encoded in the same thread (off the connection's path: see _refresh_windows)."""
     first = datetime.combine(min(days), time(), IST)
     last = datetime.combine(max(days) + timedelta(days=1), time(), IST)
     rows = [
@@ -526,7 +537,11 @@ async def _recharge(
             await meanwhile()
         return set(), {}, []
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
-    charges = await _alongside(cpu.compute(tradebook.charges_of, rows, accounts), meanwhile)
+    if encoded is None:
+        charges = await _alongside(cpu.compute(tradebook.charges_of, rows, accounts), meanwhile)
+    else:
+        charges, columns = await _alongside(cpu.compute(_priced, rows, accounts), meanwhile)
+        encoded.append(columns)
     stored = (
         await session.execute(
             select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
@@ -536,6 +551,13 @@ async def _recharge(
     if store:
         await _store_charges(session, user_id, charges)
     return changed, charges, rows
+
+
+def _priced(
+    rows: list[dict[str, Any]], accounts: Mapping[uuid.UUID, Mapping[str, Any]]
+) -> tuple[dict[Any, tradebook.ExecutionCharges], list[str]]:
+    charges = tradebook.charges_of(rows, accounts)
+    return charges, charge_columns(charges)
 
 
 async def _recompute(
@@ -551,6 +573,7 @@ async def _recompute(
     fresh: Mapping[Any, tradebook.ExecutionCharges] | None = None,
     until: datetime | None = None,
     store: tradebook.Charges | None = None,
+    store_columns: list[list[str]] | None = None,
     defer: bool = False,
     read: tuple[list[dict[str, Any]], Mapping[uuid.UUID, set[date]]] | None = None,
     meanwhile: Written | None = None,
@@ -559,14 +582,17 @@ async def _recompute(
     (``fresh``: charges this transaction has just estimated, which need not be read back), of the
     executions before ``until`` if given (a window of a large refresh: the next one goes on).
     ``store``: charges just estimated and not stored yet, written while the round trips are
-    computed (PostgreSQL's work and the computation's then take the two cores at once).
+    computed (PostgreSQL's work and the computation's then take the two cores at once);
+    ``store_columns``: the same, encoded already (:func:`_store_charges`).
 
     With ``since`` (each group's earliest changed IST day), only what follows the group's last
     flat point before that day is recomputed (see :func:`_flat_points`): the trades before it
     are made of unchanged executions and stay as stored. Without, the groups' whole histories.
 
     With ``defer``, the new trades and the rollup rows are not written: the two writes are
-    returned, for the caller to make in that order, the trades before anything reads them again.
+    returned, for the caller to make in that order, the trades before anything reads them again
+    (with the round trips in a forked child, the first also stores the charges and makes
+    ``meanwhile`` before it waits for the child).
     ``meanwhile``: writes to make on the connection while the round trips are computed (always
     made), after the charges: an earlier window's rollup rows. Should this window's deletions
     leave a day of them short, the day is one this window's rollup writes again: the close
@@ -622,22 +648,25 @@ async def _recompute(
     # Each execution's newest estimate: a day estimated again just above (for an execution
     # committed after the marks were read) supersedes what the window estimated first.
     newest = {execution_id: charges.get(execution_id, first) for execution_id, first in store.items()} if store else {}
-    # CPU-bound: the round trips and their rows, while the connection stores the charges (and
-    # makes the ``meanwhile`` writes). A window followed by others (``defer`` with ``until``), if
-    # large (FORK_ROWS), in a forked child, on the other core: its writes wait for its result, and
-    # the caller reads and estimates the next window meanwhile. Otherwise in a thread, so the
-    # service keeps answering.
+    # CPU-bound: the round trips and their rows. A window followed by others (``defer`` with
+    # ``until``), if large (FORK_ROWS), in a forked child, on the other core: the writes (the
+    # charges, the ``meanwhile`` ones, the trades once the child is done) are returned, for the
+    # caller to make while it reads and prices the next window. Otherwise in a thread, so the
+    # service keeps answering, while the connection stores the charges and makes ``meanwhile``.
     child: cpu.Forked[TradeOutput] | None = None
     if defer and until is not None and FORK_ROWS and len(rows) >= FORK_ROWS and cpu.FORK_AVAILABLE:
         child = cpu.Forked(trade_output, user_id, rows, accounts, charges)
-    writes = functools.partial(_then, functools.partial(_store_charges, session, user_id, newest), meanwhile)
+    # ``store_columns``: ``store`` encoded already, unless an execution was estimated again above.
+    if store is None or (store_columns is not None and any(newest[i] is not c for i, c in store.items())):
+        store_columns = None
+    writes = functools.partial(
+        _then, functools.partial(_store_charges, session, user_id, newest, store_columns), meanwhile
+    )
     output: TradeOutput | None = None
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     try:
         if child is None:
             output = await _alongside(cpu.compute(trade_output, user_id, rows, accounts, charges), writes)
-        else:
-            await writes()
         if groups is not None:
             # One statement whatever the number of groups: each group's trades after its flat
             # point (all of them for a group recomputed whole).
@@ -666,6 +695,9 @@ async def _recompute(
     async def write() -> None:
         made = output
         if child is not None:
+            # The charges and the earlier window's rollup rows first: the caller makes these writes
+            # while it prices the next window (tj_trades.projection._refresh_windows).
+            await writes()
             try:
                 made = await child.result()
             finally:
