@@ -220,7 +220,7 @@ async def _refresh_windows(
             group = (r.account_id, r.instrument)
             since[group] = min(since.get(group, r.day), r.day)
         fresh: dict[Any, tradebook.ExecutionCharges] = {}  # just estimated (stored by _recompute): not read back
-        encoded: list[list[str]] = []  # their CHARGE_COLUMNS, account by account
+        encoded: list[EncodedCharges] = []  # the same, account by account, to store
         read: list[dict[str, Any]] = []  # the executions of those days: the round trips need not read them again
         for account_id, account_days in days.items():
             first = min(account_days)
@@ -453,6 +453,12 @@ FROM {pgarrays.rows(CHARGE_COLUMNS, 2)} AS r
 ON CONFLICT (execution_id) DO UPDATE SET charges = excluded.charges, source = excluded.source, lines = excluded.lines
 """  # noqa: S608 - constant
 
+# Charges of executions none of which has any stored (a refresh read them under the user's lock,
+# and only refreshes write charges): a plain insert, ~40 % cheaper for PostgreSQL than the upsert.
+_INSERT_CHARGES = _STORE_CHARGES[: _STORE_CHARGES.index("ON CONFLICT")]
+# A part of the charges to store: their CHARGE_COLUMNS, and whether none of them is stored yet.
+EncodedCharges = tuple[list[str], bool]
+
 _TRADE_NAMES = ", ".join(c for c, _ in TRADE_COLUMNS)
 _STORE_TRADES = f"INSERT INTO trades.trade_rows ({_TRADE_NAMES}) SELECT * FROM {pgarrays.rows(TRADE_COLUMNS, 1)} AS r"  # noqa: S608
 # The same from arrays, for trades whose instrument has a separator character of its own.
@@ -463,15 +469,15 @@ _STORE_TRADES_ARRAYS = (
 
 
 async def _store_charges(
-    session: AsyncSession, user_id: uuid.UUID, charges: tradebook.Charges, encoded: list[list[str]] | None = None
+    session: AsyncSession, user_id: uuid.UUID, charges: tradebook.Charges, encoded: list[EncodedCharges] | None = None
 ) -> None:
-    """Store the charges: ``encoded`` if given (their CHARGE_COLUMNS, in parts), else encoded now."""
+    """Store the charges: ``encoded`` if given (the same, in parts), else encoded now."""
     if not charges:
         return
     connection = await pgarrays.driver(session)
     # Encoding a large history's lines is seconds of CPU: in a thread, as the charges themselves.
-    for columns in encoded if encoded is not None else [await cpu.compute(charge_columns, charges)]:
-        await connection.execute(_STORE_CHARGES, user_id, *columns)
+    for columns, new in encoded if encoded is not None else [(await cpu.compute(charge_columns, charges), False)]:
+        await connection.execute(_INSERT_CHARGES if new else _STORE_CHARGES, user_id, *columns)
 
 
 async def _store_trades(session: AsyncSession, output: TradeOutput) -> None:
@@ -511,14 +517,15 @@ async def _recharge(
     *,
     store: bool = True,
     meanwhile: Written | None = None,
-    encoded: list[list[str]] | None = None,
+    encoded: list[EncodedCharges] | None = None,
 ) -> tuple[set[tuple[uuid.UUID, str]], dict[Any, tradebook.ExecutionCharges], list[dict[str, Any]]]:
     """Re-estimate (and store, unless the caller stores them later) the charges of the account's
     executions on these IST days; the groups whose executions' charges changed, the charges, and
     the executions read (all the account's visible ones of those days).
     ``meanwhile``: writes to make on the connection while the charges are computed (always made).
-    ``encoded``: for a caller that stores them later, the charges' CHARGE_COLUMNS are appended to
-    it, encoded in the same thread (off the connection's path: see _refresh_windows)."""
+    ``encoded``: for a caller that stores them later, the charges are appended to it
+    (:data:`EncodedCharges`), encoded in the same thread (off the connection's path: see
+    _refresh_windows)."""
     first = datetime.combine(min(days), time(), IST)
     last = datetime.combine(max(days) + timedelta(days=1), time(), IST)
     rows = [
@@ -541,12 +548,13 @@ async def _recharge(
         charges = await _alongside(cpu.compute(tradebook.charges_of, rows, accounts), meanwhile)
     else:
         charges, columns = await _alongside(cpu.compute(_priced, rows, accounts), meanwhile)
-        encoded.append(columns)
     stored = (
         await session.execute(
             select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
         )
     ).all()
+    if encoded is not None:
+        encoded.append((columns, not stored))
     changed = await cpu.compute(changed_groups, rows, charges, stored)
     if store:
         await _store_charges(session, user_id, charges)
@@ -573,7 +581,7 @@ async def _recompute(
     fresh: Mapping[Any, tradebook.ExecutionCharges] | None = None,
     until: datetime | None = None,
     store: tradebook.Charges | None = None,
-    store_columns: list[list[str]] | None = None,
+    store_columns: list[EncodedCharges] | None = None,
     defer: bool = False,
     read: tuple[list[dict[str, Any]], Mapping[uuid.UUID, set[date]]] | None = None,
     meanwhile: Written | None = None,
