@@ -337,3 +337,20 @@ async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessio
     assert len(stored["arrays"]) == 3
     assert stored["mixed"] == stored["arrays"]
     assert stored["joined"] == [r for r in stored["arrays"] if "\x1f" not in r]
+
+
+async def test_a_refresh_that_cannot_fork_computes_its_windows_itself(
+    db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fork failing (out of memory, a container's pid limit) costs the second core, not the refresh."""
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(cpu.os, "fork", no_fork)
+    monkeypatch.setattr(projection, "FORK_ROWS", 1)
+    monkeypatch.setattr(projection, "REFRESH_WINDOW", 9)
+    user_id, account_id = await new_account(db)
+    await record(db, user_id, history(random.Random(7), user_id, account_id, days=12))
+    assert (await live_equals_rebuilt(db, user_id))["trades"] > 5
+    assert "could not fork for a window's round trips" in caplog.text

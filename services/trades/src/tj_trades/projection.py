@@ -663,7 +663,10 @@ async def _recompute(
     # service keeps answering, while the connection stores the charges and makes ``meanwhile``.
     child: cpu.Forked[TradeOutput] | None = None
     if defer and until is not None and FORK_ROWS and len(rows) >= FORK_ROWS and cpu.FORK_AVAILABLE:
-        child = cpu.Forked(trade_output, user_id, rows, accounts, charges)
+        try:
+            child = cpu.Forked(trade_output, user_id, rows, accounts, charges)
+        except OSError:  # out of memory or of processes (a container's pid limit): computed here
+            log.warning("could not fork for a window's round trips; computing them here", exc_info=True)
     # ``store_columns``: ``store`` encoded already, unless an execution was estimated again above.
     if store is None or (store_columns is not None and any(newest[i] is not c for i, c in store.items())):
         store_columns = None
