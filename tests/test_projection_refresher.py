@@ -124,10 +124,22 @@ async def _until(check: Any, timeout: float) -> float:
     return time.monotonic() - started
 
 
+def _counting_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of refresher passes from now on, in a list's first item."""
+    passes = [0]
+    run_once = projection.Refresher.run_once
+
+    async def counting(self: projection.Refresher) -> list[uuid.UUID]:
+        passes[0] += 1
+        return await run_once(self)
+
+    monkeypatch.setattr(projection.Refresher, "run_once", counting)
+    return passes
+
+
 async def _listener(db: async_sessionmaker[AsyncSession]) -> Any:
-    engine = db.kw["bind"]
-    args, options = engine.dialect.create_connect_args(engine.url)
-    return await asyncpg.connect(*args, **{k: options[k] for k in ("host", "port", "user", "password", "database")})
+    args, options = projection.connect_args(db.kw["bind"])
+    return await asyncpg.connect(*args, **options)
 
 
 async def test_committed_marks_are_notified(db: async_sessionmaker[AsyncSession]) -> None:
@@ -159,15 +171,7 @@ async def test_a_listening_refresher_passes_at_once_when_notified(
     db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its next poll is a minute away; a notification starts a pass at once."""
-    passes = 0
-    run_once = projection.Refresher.run_once
-
-    async def counting(self: projection.Refresher) -> list[uuid.UUID]:
-        nonlocal passes
-        passes += 1
-        return await run_once(self)
-
-    monkeypatch.setattr(projection.Refresher, "run_once", counting)
+    passes = _counting_passes(monkeypatch)
     refresher = projection.Refresher(db, interval=60.0, listen=True)
     await refresher.start()
     connection = await _listener(db)
@@ -178,11 +182,11 @@ async def test_a_listening_refresher_passes_at_once_when_notified(
 
         await _until(listening, 10.0)
         await asyncio.sleep(0.5)  # the pass its start and the listener's start woke are over
-        before = passes
+        before = passes[0]
         await connection.execute(f"NOTIFY {projection.NOTIFY_CHANNEL}")
 
         async def passed() -> bool:
-            return passes > before
+            return passes[0] > before
 
         assert await _until(passed, 5.0) < 5.0
     finally:
@@ -198,6 +202,7 @@ async def test_without_its_listener_the_refresher_still_polls(
         raise OSError("connection refused")
 
     monkeypatch.setattr(projection.Refresher, "_listen_once", refused)
+    passes = _counting_passes(monkeypatch)
     refresher = projection.Refresher(db, interval=0.2, listen=True)
     await refresher.start()
     try:
@@ -208,6 +213,11 @@ async def test_without_its_listener_the_refresher_still_polls(
             return await statuses(db, trader) == ["open"]
 
         await _until(projected, 10.0)
+
+        async def polled() -> bool:  # pass after pass, with no notification to wake it
+            return passes[0] >= 5
+
+        await _until(polled, 10.0)
     finally:
         await refresher.stop()
     assert "projection listener failed" in caplog.text

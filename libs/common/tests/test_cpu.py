@@ -166,11 +166,3 @@ def test_a_cancelled_child_is_killed_and_reaped() -> None:
     pid = asyncio.run(main())
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-
-
-def test_compute_forked_falls_back_to_a_thread_without_fork(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cpu, "FORK_AVAILABLE", False)
-    assert asyncio.run(cpu.compute_forked(os.getpid)) == os.getpid()
-    monkeypatch.undo()
-    if cpu.FORK_AVAILABLE:
-        assert asyncio.run(cpu.compute_forked(os.getpid)) != os.getpid()

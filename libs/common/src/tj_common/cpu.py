@@ -81,6 +81,14 @@ FORK_AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "fork")
 _PR_SET_PDEATHSIG = 1
 
 
+def set_parent_death_signal(signum: int) -> None:
+    """Have the kernel send this process ``signum`` when its parent ends, however it ends (Linux;
+    nothing elsewhere)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
+
+
 class ChildFailed(RuntimeError):
     """The computation raised in the child and its exception could not be sent back as it was."""
 
@@ -106,7 +114,6 @@ class Forked(Generic[R]):
             _run_child(write_end, self._call)
         os.close(write_end)
         self.pid = pid
-        self._reaped = False
         # Read from the start, in a thread: a result larger than the pipe's buffer would
         # otherwise keep the child waiting (and alive) until the caller asks for it.
         self._reading = asyncio.get_running_loop().run_in_executor(None, self._collect, read_end)
@@ -116,14 +123,9 @@ class Forked(Generic[R]):
         with os.fdopen(read_end, "rb") as pipe:
             while chunk := pipe.read(1 << 20):
                 chunks.append(chunk)
-        self._reap()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
         return b"".join(chunks)
-
-    def _reap(self) -> None:
-        if not self._reaped:
-            self._reaped = True
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
 
     async def result(self) -> R:
         data = await asyncio.shield(self._reading)
@@ -150,8 +152,7 @@ def _run_child(write_end: int, call: Callable[[], object]) -> None:  # pragma: n
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        set_parent_death_signal(signal.SIGKILL)
         try:
             data = pickle.dumps(("ok", call()), protocol=pickle.HIGHEST_PROTOCOL)
         except BaseException as exc:
@@ -170,15 +171,3 @@ def _run_child(write_end: int, call: Callable[[], object]) -> None:  # pragma: n
         status = 1
     finally:
         os._exit(status)
-
-
-async def compute_forked(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """``fn(*args)`` in a forked child (:class:`Forked`) where fork is available, else in a thread
-    (:func:`compute`)."""
-    if not FORK_AVAILABLE:
-        return await compute(fn, *args, **kwargs)
-    child = Forked(fn, *args, **kwargs)
-    try:
-        return await child.result()
-    finally:
-        child.cancel()

@@ -51,7 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from tj_common import cpu
@@ -1006,6 +1006,13 @@ async def checksum(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     return {"trades": int(row.trades), "days": int(row.days), "checksum": row.checksum}
 
 
+def connect_args(engine: AsyncEngine) -> tuple[list[Any], dict[str, Any]]:
+    """``asyncpg.connect``'s arguments for the engine's database (a connection of its own)."""
+    args, options = engine.dialect.create_connect_args(engine.url)
+    accepted = inspect.signature(asyncpg.connect).parameters
+    return list(args), {k: v for k, v in options.items() if k in accepted}
+
+
 async def dirty_users(session: AsyncSession, limit: int = 100, skip: Sequence[uuid.UUID] = ()) -> list[uuid.UUID]:
     """Users with marks, but for those in ``skip``."""
     query = select(projection_dirty.c.user_id).distinct().limit(limit)
@@ -1102,10 +1109,7 @@ class Refresher:
         """Wake the refresher when a writer commits marks (trades.projection_dirty's trigger
         notifies NOTIFY_CHANNEL), on a connection of its own. Should it fail or drop, polling
         goes on and it connects again LISTEN_RETRY seconds later."""
-        engine = self.sessionmaker.kw["bind"]
-        args, options = engine.dialect.create_connect_args(engine.url)
-        accepted = inspect.signature(asyncpg.connect).parameters
-        options = {k: v for k, v in options.items() if k in accepted}
+        args, options = connect_args(self.sessionmaker.kw["bind"])
         options["server_settings"] = {"application_name": "tj-trades-projection-listener"}
         while True:
             try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -27,6 +26,7 @@ import sys
 from collections.abc import Callable
 
 import tj_trades.analytics  # noqa: F401 - store_snapshot imports it on first use: ~2 s of the first refresh
+from tj_common import cpu
 from tj_common.db import make_engine, make_sessionmaker
 from tj_common.runtime import settle_heap
 from tj_common.telemetry import configure_logging
@@ -38,14 +38,11 @@ from tj_trades.summary import store_snapshots
 log = logging.getLogger(__name__)
 
 PARENT_ENV = "TJ_PROJECTOR_PARENT"  # the pid of the service that started this child
-_PR_SET_PDEATHSIG = 1
 
 
 def _die_with_parent(parent: int) -> None:
     """SIGTERM when the parent goes, however it goes (Linux); a parent already gone: exit now."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    cpu.set_parent_death_signal(signal.SIGTERM)
     if os.getppid() != parent:
         raise SystemExit(0)
 
