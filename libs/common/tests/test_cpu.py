@@ -166,3 +166,34 @@ def test_a_cancelled_child_is_killed_and_reaped() -> None:
     pid = asyncio.run(main())
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+@pytest.mark.skipif(not cpu.FORK_AVAILABLE, reason="fork: Linux only")
+def test_a_large_result_comes_back_whole_while_this_process_computes() -> None:
+    # Larger than any pipe's buffer, and this process's threads busy meanwhile: the child never
+    # waits on a reader (it writes to a file), and the result comes back byte for byte.
+    big = os.urandom(1 << 20).hex() * 12  # 24 MiB of text
+
+    async def main() -> str:
+        child = cpu.Forked(lambda: big[::-1])
+        busy = asyncio.to_thread(lambda: sum(i * i for i in range(3_000_000)))
+        try:
+            _, value = await asyncio.gather(busy, child.result())
+            return value
+        finally:
+            child.cancel()
+
+    assert asyncio.run(main()) == big[::-1]
+
+
+@pytest.mark.skipif(not cpu.FORK_AVAILABLE, reason="fork: Linux only")
+def test_a_child_that_exits_without_its_result_is_computed_here(caplog: pytest.LogCaptureFixture) -> None:
+    parent = os.getpid()
+
+    def work() -> int:
+        if os.getpid() != parent:
+            os._exit(0)  # an exit status of 0, and nothing written
+        return 7
+
+    assert _forked(work) == 7
+    assert "computing child lost" in caplog.text

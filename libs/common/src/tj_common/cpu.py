@@ -24,6 +24,7 @@ import logging
 import os
 import pickle
 import signal
+import struct
 import sys
 import threading
 import traceback
@@ -74,10 +75,15 @@ async def compute(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
 # A thread gives the event loop its turn but not a second core: the interpreter lock lets one
 # thread compute at a time. A child forked for the call starts with this process's memory as it
 # is, so its arguments (a large refresh's hundreds of thousands of rows) are neither copied nor
-# pickled; only its result comes back, pickled through a pipe. Meanwhile this process goes on
-# with other work on the other core.
+# pickled; only its result comes back, pickled into an in-memory file (memfd) the two share.
+# Meanwhile this process goes on with other work on the other core.
+#
+# Not through a pipe: its 64 KiB buffer made the child wait on this process's reader, a thread
+# that had to take the interpreter lock back after every read (up to a switch interval, 5 ms,
+# each time while other threads compute): a 9 MB result took 0.15-0.4 s to cross. The child
+# writes the file without ever waiting, and this process reads it whole once the child has exited.
 
-FORK_AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "fork")
+FORK_AVAILABLE = sys.platform.startswith("linux") and hasattr(os, "fork") and hasattr(os, "memfd_create")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -87,6 +93,9 @@ def set_parent_death_signal(signum: int) -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
+
+
+_LENGTH = struct.Struct("<Q")  # in front of a child's result in its file
 
 
 class ChildFailed(RuntimeError):
@@ -107,25 +116,49 @@ class Forked(Generic[R]):
 
     def __init__(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> None:
         self._call = functools.partial(fn, *args, **kwargs)
-        read_end, write_end = os.pipe()
-        pid = os.fork()
+        result_file = os.memfd_create("tj-forked-result", os.MFD_CLOEXEC)
+        try:
+            pid = os.fork()
+        except BaseException:
+            os.close(result_file)
+            raise
         if pid == 0:  # pragma: no cover - the child (its coverage is not collected)
-            os.close(read_end)
-            _run_child(write_end, self._call)
-        os.close(write_end)
+            _run_child(result_file, self._call)
         self.pid = pid
-        # Read from the start, in a thread: a result larger than the pipe's buffer would
-        # otherwise keep the child waiting (and alive) until the caller asks for it.
-        self._reading = asyncio.get_running_loop().run_in_executor(None, self._collect, read_end)
+        self._reaping = threading.Lock()
+        self._reaped = False
+        # Waited for in a thread: the event loop goes on, and the child is reaped as it ends.
+        self._reading = asyncio.get_running_loop().run_in_executor(None, self._collect, result_file)
 
-    def _collect(self, read_end: int) -> bytes:
-        chunks = []
-        with os.fdopen(read_end, "rb") as pipe:
-            while chunk := pipe.read(1 << 20):
+    def _collect(self, result_file: int) -> bytes:
+        """The child's pickled outcome, once it has exited; empty if it did not end well (killed,
+        or it could not write its result)."""
+        try:
+            # Waited for without reaping it, then reaped under the lock ``cancel`` kills under: a
+            # pid reaped is free for another process, which must not get the kill.
+            with contextlib.suppress(ChildProcessError):  # reaped elsewhere: the file tells
+                os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOWAIT)
+            with self._reaping:
+                self._reaped = True
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(self.pid, 0)
+            # The child writes the result's length in front of it last: zero (or a file of another
+            # size) is a child that did not finish writing.
+            header = os.pread(result_file, _LENGTH.size, 0)
+            if len(header) < _LENGTH.size:
+                return b""
+            (size,) = _LENGTH.unpack(header)
+            if size == 0 or os.fstat(result_file).st_size != _LENGTH.size + size:
+                return b""
+            chunks = []
+            offset = _LENGTH.size
+            while size > 0 and (chunk := os.pread(result_file, size, offset)):
                 chunks.append(chunk)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
-        return b"".join(chunks)
+                size -= len(chunk)
+                offset += len(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(result_file)
 
     async def result(self) -> R:
         data = await asyncio.shield(self._reading)
@@ -133,19 +166,20 @@ class Forked(Generic[R]):
             log.warning("computing child lost; computing in this process", extra={"fields": {"pid": self.pid}})
             return await compute(self._call)
         with collector_paused():
-            outcome, value = pickle.loads(data)  # noqa: S301 - our own child's, through our own pipe
+            outcome, value = pickle.loads(data)  # noqa: S301 - our own child's, in our own file
         if outcome == "error":
             raise value
         return value  # type: ignore[no-any-return]
 
     def cancel(self) -> None:
-        """Kill the child (if still there); its reader ends with the pipe."""
-        if not self._reading.done():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+        """Kill the child (if still there); its reader reaps it."""
+        with self._reaping:
+            if not self._reaped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
 
 
-def _run_child(write_end: int, call: Callable[[], object]) -> None:  # pragma: no cover - in the child
+def _run_child(result_file: int, call: Callable[[], object]) -> None:  # pragma: no cover - in the child
     status = 0
     try:
         gc.disable()
@@ -164,9 +198,13 @@ def _run_child(write_end: int, call: Callable[[], object]) -> None:  # pragma: n
             except Exception:
                 failure = ChildFailed("".join(traceback.format_exception(exc)))
                 data = pickle.dumps(("error", failure), protocol=pickle.HIGHEST_PROTOCOL)
+        os.pwrite(result_file, _LENGTH.pack(0), 0)
         view = memoryview(data)
+        offset = _LENGTH.size
         while view:
-            view = view[os.write(write_end, view) :]
+            written = os.pwrite(result_file, view, offset)
+            view, offset = view[written:], offset + written
+        os.pwrite(result_file, _LENGTH.pack(len(data)), 0)
     except BaseException:
         status = 1
     finally:

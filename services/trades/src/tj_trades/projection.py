@@ -162,7 +162,7 @@ LISTEN_RETRY = 5.0  # seconds between two checks of the listener's connection, o
 # A window's round trips of at least this many executions are computed in a child forked for
 # them (tj_common.cpu.Forked), on the other core, while this process stores the window's charges,
 # reads the next window and estimates its charges; 0: never (the trades service sets it from
-# PROJECTION_FORK_ROWS). Below it, the fork and the result's trip through a pipe cost more than
+# PROJECTION_FORK_ROWS). Below it, the fork and the result's trip back cost more than
 # they save.
 FORK_ROWS = 10_000
 # Writes a refresh leaves to make later (a window's trades and rollup rows, see _refresh_windows).
