@@ -71,7 +71,11 @@ class LegRole(StrEnum):
     UNMATCHED = "unmatched"  # a long-only account's sell with no position to reduce
 
 
-@dataclass(frozen=True, slots=True)
+# Made once per execution (or trade) of a projection: ``init=False`` and the ``__init__`` below, which
+# mypyc compiles (tj_trades._native), where the one dataclasses generates runs interpreted (~1 µs
+# a construction). It sets the same fields in the same order, with the same defaults
+# (the trades tests' test_dataclass_inits.py holds them together), through object.__setattr__ (frozen).
+@dataclass(frozen=True, slots=True, init=False)
 class Fill:
     """One execution as the engine needs it. ``quantity`` is unsigned; ``side`` says which way."""
 
@@ -86,6 +90,30 @@ class Fill:
     broker_trade_id: str | None = None
     multiplier: Decimal = Decimal(1)
 
+    def __init__(
+        self,
+        execution_id: Id,
+        account_id: Id,
+        symbol: str,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+        executed_at: datetime,
+        charges: Decimal | None = None,
+        broker_trade_id: str | None = None,
+        multiplier: Decimal = Decimal(1),
+    ) -> None:
+        object.__setattr__(self, "execution_id", execution_id)
+        object.__setattr__(self, "account_id", account_id)
+        object.__setattr__(self, "symbol", symbol)
+        object.__setattr__(self, "side", side)
+        object.__setattr__(self, "quantity", quantity)
+        object.__setattr__(self, "price", price)
+        object.__setattr__(self, "executed_at", executed_at)
+        object.__setattr__(self, "charges", charges)
+        object.__setattr__(self, "broker_trade_id", broker_trade_id)
+        object.__setattr__(self, "multiplier", multiplier)
+
 
 class Leg(NamedTuple):
     """The part of one execution used by one trade (a tuple: the engine makes one per fill part)."""
@@ -99,7 +127,11 @@ class Leg(NamedTuple):
     charges: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+# Made once per execution (or trade) of a projection: ``init=False`` and the ``__init__`` below, which
+# mypyc compiles (tj_trades._native), where the one dataclasses generates runs interpreted (~1 µs
+# a construction). It sets the same fields in the same order, with the same defaults
+# (the trades tests' test_dataclass_inits.py holds them together), through object.__setattr__ (frozen).
+@dataclass(frozen=True, slots=True, init=False)
 class RoundTrip:
     """A trade: flat to flat (closed), still running (open), or an unmatched long-only sell.
 
@@ -126,6 +158,46 @@ class RoundTrip:
     multiplier: Decimal
     first_execution_id: Id
     legs: tuple[Leg, ...] = field(repr=False)
+
+    def __init__(
+        self,
+        id: UUID,
+        account_id: Id,
+        symbol: str,
+        side: TradeSide,
+        status: TradeStatus,
+        opened_at: datetime,
+        closed_at: datetime | None,
+        quantity: Decimal,
+        max_position: Decimal,
+        open_quantity: Decimal,
+        average_entry_price: Decimal | None,
+        average_exit_price: Decimal | None,
+        gross_pnl: Decimal | None,
+        charges: Decimal,
+        net_pnl: Decimal | None,
+        multiplier: Decimal,
+        first_execution_id: Id,
+        legs: tuple[Leg, ...],
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "account_id", account_id)
+        object.__setattr__(self, "symbol", symbol)
+        object.__setattr__(self, "side", side)
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "opened_at", opened_at)
+        object.__setattr__(self, "closed_at", closed_at)
+        object.__setattr__(self, "quantity", quantity)
+        object.__setattr__(self, "max_position", max_position)
+        object.__setattr__(self, "open_quantity", open_quantity)
+        object.__setattr__(self, "average_entry_price", average_entry_price)
+        object.__setattr__(self, "average_exit_price", average_exit_price)
+        object.__setattr__(self, "gross_pnl", gross_pnl)
+        object.__setattr__(self, "charges", charges)
+        object.__setattr__(self, "net_pnl", net_pnl)
+        object.__setattr__(self, "multiplier", multiplier)
+        object.__setattr__(self, "first_execution_id", first_execution_id)
+        object.__setattr__(self, "legs", legs)
 
     @property
     def holding_time(self) -> timedelta | None:
