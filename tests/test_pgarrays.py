@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tj_trades import pgarrays
 
 IST = timezone(timedelta(hours=5, minutes=30))
+_SAME = uuid.uuid4()  # runs of one object are turned into text once (pgarrays._as_str)
+_ONE = Decimal("1.00")
 CASES: list[tuple[list[Any], str]] = [
     ([uuid.uuid4(), None, uuid.uuid4()], "uuid"),
     (["", None, "a,b", "x'y\"z\\", "{1,2}", "NULL", "é ₹ 漢"], "text"),
@@ -26,6 +28,8 @@ CASES: list[tuple[list[Any], str]] = [
     ([True, False, None], "bool"),
     ([1, None, -5, 2_147_483_647], "int"),
     ([json.dumps({"stt": "1.25", "odd": "x\x1fy\x1e"}), None], "jsonb"),
+    ([_SAME, _SAME, None, None, _SAME, uuid.UUID(str(_SAME)), uuid.uuid4(), None], "uuid"),
+    ([_ONE, _ONE, Decimal("1"), None, _ONE, Decimal("1.0")], "numeric"),
 ]
 
 

@@ -58,7 +58,16 @@ def texts(values: Iterable[str | None]) -> str:
 # binary form does), an instant in UTC ISO 8601, a date in ISO 8601, a document as JSON
 # ("json_text": a document that is JSON text already).
 def _as_str(values: Iterable[Any]) -> list[str | None]:
-    return [None if v is None else str(v) for v in values]
+    # A run of one object (a refresh's trades all carry its user's id, most its account's) is
+    # turned into text once: str of a UUID costs as much as everything else done with it.
+    texts: list[str | None] = []
+    last: Any = None
+    last_text: str | None = None
+    for v in values:
+        if v is not last:
+            last, last_text = v, None if v is None else str(v)
+        texts.append(last_text)
+    return texts
 
 
 TEXT_FORMS: dict[str, Callable[[Iterable[Any]], list[str | None]]] = {

@@ -141,9 +141,12 @@ def trade_records(
     trades, sources, lines_json = book.trades, book.sources, tradebook.lines_json
     closes: list[tuple[uuid.UUID, datetime]] = []
     zones = {a: ZoneInfo(s["timezone"]) for a, s in accounts.items()}
+    account_ids: dict[Any, uuid.UUID] = {}  # the driver's UUIDs as the standard library's, once each
     new_rows = []
     for trade in trades:
-        account_id = uuid.UUID(str(trade.account_id))
+        account_id = account_ids.get(trade.account_id)
+        if account_id is None:
+            account_id = account_ids[trade.account_id] = uuid.UUID(str(trade.account_id))
         close_day = None
         if trade.closed_at is not None and str(trade.status) == "closed":
             close_day = trade.closed_at.astimezone(zones.get(account_id, IST)).date()
