@@ -670,7 +670,7 @@ async def _recompute(
     # ``store_columns``: ``store`` encoded already, unless an execution was estimated again above.
     if store is None or (store_columns is not None and any(newest[i] is not c for i, c in store.items())):
         store_columns = None
-    writes = functools.partial(
+    writes: Written | None = functools.partial(
         _then, functools.partial(_store_charges, session, user_id, newest, store_columns), meanwhile
     )
     output: TradeOutput | None = None
@@ -704,10 +704,12 @@ async def _recompute(
         raise
 
     async def write() -> None:
+        nonlocal child, writes
         made = output
         if child is not None:
             # The charges and the earlier window's rollup rows first: the caller makes these writes
             # while it prices the next window (tj_trades.projection._refresh_windows).
+            assert writes is not None
             await writes()
             try:
                 made = await child.result()
@@ -716,7 +718,15 @@ async def _recompute(
         assert made is not None
         for account_id, closed_at in made[2].items():
             touched[account_id].update(closed_at)
-        await _store_trades(session, made)
+        storing = asyncio.ensure_future(_store_trades(session, made))
+        await asyncio.sleep(0)  # the INSERT on its way
+        # The window's executions and charges (the child's arguments, the charges stored) are of
+        # no more use: freed now, while PostgreSQL stores the trades, rather than when the caller
+        # lets go of this write, between two windows on the connection's path (~60 ms of this
+        # thread for 40,000 executions).
+        child = None
+        writes = None
+        await storing
 
     async def roll_up() -> None:
         await _rollup(session, user_id, accounts, None if groups is None else touched)
