@@ -298,6 +298,48 @@ async def test_an_execution_committed_during_a_refresh_leaves_the_newest_charges
     assert live_charges == rebuilt_charges
 
 
+async def test_an_execution_deleted_during_a_refresh_is_not_in_its_trades(
+    db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer deletes the day's sell (and marks its day) after the refresh has read and estimated
+    the day: the refresh's round trips, made from the rows it read, see the writer's mark and
+    read the day's ids again, so the trade it stores is the open buy a rebuild gives, not a round
+    trip closed by a deleted sell (which only the next refresh would have put right)."""
+    user_id, account_id = await new_account(db)
+    buy = tcs_fill(user_id, account_id, "buy", "3500", START, "MIS")
+    sell = tcs_fill(user_id, account_id, "sell", "3520", START + timedelta(hours=2), "MIS")
+    await record(db, user_id, [buy, sell])
+
+    flat_points = projection._flat_points
+    raced = False
+
+    async def writer_deletes_meanwhile(*args: Any) -> Any:
+        nonlocal raced
+        if not raced:
+            raced = True
+            async with db() as session, session.begin():  # another connection's transaction
+                await session.execute(executions.delete().where(executions.c.id == sell["id"]))
+                await projection.mark(session, projection.groups_of_rows(user_id, [sell]))
+        return await flat_points(*args)
+
+    monkeypatch.setattr(projection, "_flat_points", writer_deletes_meanwhile)
+    async with db() as session, session.begin():
+        await projection.refresh(session, user_id)
+        live = await projection.checksum(session, user_id)
+        statuses = (
+            (await session.execute(text("SELECT status FROM trades.trade_rows WHERE user_id = :u"), {"u": user_id}))
+            .scalars()
+            .all()
+        )
+    assert raced
+    assert statuses == ["open"]
+    monkeypatch.setattr(projection, "_flat_points", flat_points)
+    async with db() as session, session.begin():
+        await projection.rebuild(session, user_id, windowed=False)
+        assert await projection.checksum(session, user_id) == live
+        await session.rollback()
+
+
 async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessionmaker[AsyncSession]) -> None:
     """Trades travel as joined text; an instrument with a separator character of its own sends
     them as arrays instead. Either way the stored rows are what the arrays store."""

@@ -199,8 +199,12 @@ async def _refresh_windows(
     user_id: uuid.UUID,
     windows: list[tuple[date, date | None, list[Any]]],
     accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+    *,
+    marks_read: bool = True,
 ) -> int:
-    """Recompute the marked groups window by window (:func:`refresh`); how many groups."""
+    """Recompute the marked groups window by window (:func:`refresh`); how many groups.
+    ``marks_read``: the windows' marks are the ones the refresh read (with their ``marked_at``),
+    not a rebuild's marks of every day (see :func:`_rows_reusing`)."""
     carried: set[tuple[uuid.UUID, str]] = set()
     # PostgreSQL writes while Python computes. A window's round trips are computed in a forked
     # child (_recompute) while this process reads and prices the next window (its charges encoded
@@ -246,7 +250,7 @@ async def _refresh_windows(
             store=fresh,
             store_columns=encoded,
             defer=True,
-            read=(read, days),
+            read=(read, days, marks if marks_read else ()),
             meanwhile=unrolled,
         )
         assert deferred is not None
@@ -371,7 +375,7 @@ async def _rebuild(session: AsyncSession, user_id: uuid.UUID, *, windowed: bool)
         marks = await _history_marks(session, user_id)
         windows = await _windows(session, user_id, marks) if marks else []
         if len(windows) > 1:
-            await _refresh_windows(session, user_id, windows, accounts)
+            await _refresh_windows(session, user_id, windows, accounts, marks_read=False)
             await _clean(session, user_id, seen)
             return
     rows = await _visible_rows(session, user_id)
@@ -423,24 +427,72 @@ async def _rows_reusing(
     conditions: Sequence[ColumnElement[bool]],
     held: list[dict[str, Any]],
     covered: Mapping[uuid.UUID, set[date]],
-) -> list[dict[str, Any]]:
-    """What ``_visible_rows(session, user_id, *conditions)`` reads now, taking the rows of the
-    ``covered`` (account, IST days) from ``held`` (read earlier in the transaction, all of those
-    days' executions): of those days only the ids are read, to drop a row deleted since and to
-    read whole a row committed since (a writer's, after the refresh read its marks)."""
+    marks: Sequence[Any] = (),
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What ``_visible_rows(session, user_id, *conditions)`` reads now (before the caller keeps
+    the rows of its groups after their flat points: ``held`` rows outside ``conditions`` are kept
+    too), taking the rows of the ``covered`` (account, IST days) from ``held`` (read earlier in the
+    transaction, all of those days' executions).
+
+    ``marks``: the marks the refresh read of those days. If no writer has marked any of them
+    since (:func:`_marked_since`), the held rows are those days' executions still; else only
+    their ids are read, to drop a row deleted since and to read whole a row committed since (a
+    writer's, after the refresh read its marks). Also the held rows deleted since."""
     on_covered = or_(
         *(and_(executions.c.account_id == a, _EXECUTED_DAY.in_(sorted(days))) for a, days in covered.items())
     )
+    if marks and not await _marked_since(session, user_id, covered, marks):
+        return held + await _visible_rows(session, user_id, ~on_covered, *conditions), []
     # The ids as one text: 40,000 of them cost ~30 ms so, ~150 ms as rows of UUIDs.
     ids_query = select(func.string_agg(cast(executions.c.id, String()), ","))
     (ids_record,) = await _fetch(session, ids_query.where(*_visible(user_id, on_covered, *conditions)))
     ids = set(ids_record[0].split(",")) if ids_record[0] else set()
-    kept = [r for r in held if str(r["id"]) in ids]
-    committed_since = ids.difference(str(r["id"]) for r in kept)
+    by_text = {str(r["id"]): r for r in held}
+    kept = [r for text_id, r in by_text.items() if text_id in ids]
+    committed_since = ids.difference(by_text)
     rows = await _visible_rows(session, user_id, ~on_covered, *conditions)
     if committed_since:
         rows += await _visible_rows(session, user_id, executions.c.id.in_([uuid.UUID(i) for i in committed_since]))
-    return kept + rows
+    return kept + rows, [r for text_id, r in by_text.items() if text_id not in ids]
+
+
+# A mark of the user on one of the (account, IST day)s that is not one of the marks read: a writer
+# changed an execution of those days after the refresh read its marks (its mark is new, or has a
+# new marked_at: projection.mark sets clock_timestamp()).
+_MARKED_SINCE_SQL = """
+SELECT EXISTS (
+    SELECT FROM trades.projection_dirty d
+    JOIN unnest($2::uuid[], $3::date[]) AS c(account_id, day) ON d.account_id = c.account_id AND d.day = c.day
+    WHERE d.user_id = $1 AND NOT EXISTS (
+        SELECT FROM unnest($4::uuid[], $5::text[], $6::date[], $7::timestamptz[])
+            AS s(account_id, instrument, day, marked_at)
+        WHERE s.account_id = d.account_id AND s.instrument = d.instrument AND s.day = d.day
+          AND s.marked_at = d.marked_at
+    )
+)
+"""
+
+
+async def _marked_since(
+    session: AsyncSession, user_id: uuid.UUID, covered: Mapping[uuid.UUID, set[date]], marks: Sequence[Any]
+) -> bool:
+    """Whether a writer has marked one of the covered (account, IST day)s since the refresh read
+    ``marks`` (its marks of those days), as far as this transaction sees now: a few milliseconds,
+    where checking the days' executions one by one read 40,000 ids a window."""
+    pairs = [(a, d) for a, days in covered.items() for d in days]
+    connection = await pgarrays.driver(session)
+    return bool(
+        await connection.fetchval(
+            _MARKED_SINCE_SQL,
+            user_id,
+            [a for a, _ in pairs],
+            [d for _, d in pairs],
+            [m.account_id for m in marks],
+            [m.instrument for m in marks],
+            [m.day for m in marks],
+            [m.marked_at for m in marks],
+        )
+    )
 
 
 # Both stores send each column as one joined text parameter (tj_trades.pgarrays): asyncpg's
@@ -583,7 +635,7 @@ async def _recompute(
     store: tradebook.Charges | None = None,
     store_columns: list[EncodedCharges] | None = None,
     defer: bool = False,
-    read: tuple[list[dict[str, Any]], Mapping[uuid.UUID, set[date]]] | None = None,
+    read: tuple[list[dict[str, Any]], Mapping[uuid.UUID, set[date]], Sequence[Any]] | None = None,
     meanwhile: Written | None = None,
 ) -> tuple[Written, Written] | None:
     """Store the round trips of the groups (all with None) from their executions' stored charges
@@ -611,6 +663,7 @@ async def _recompute(
     execution twice, ~12 % of its time)."""
     if groups is not None and bounds is None:
         bounds = await _flat_points(session, user_id, since) if since else {}
+    gone: list[dict[str, Any]] = []  # executions read earlier (``read``), deleted since
     if rows is None:
         conditions: list[ColumnElement[bool]] = []
         if groups is not None:
@@ -622,8 +675,8 @@ async def _recompute(
                 conditions.append(executions.c.executed_at > min(bounds.values()))
         if until is not None:
             conditions.append(executions.c.executed_at < until)
-        found = (
-            await _visible_rows(session, user_id, *conditions)
+        found, gone = (
+            (await _visible_rows(session, user_id, *conditions), [])
             if read is None or not read[1]
             else await _rows_reusing(session, user_id, conditions, *read)
         )
@@ -639,13 +692,14 @@ async def _recompute(
             known = await cpu.compute(stored_charges, stored.all())
         known.update((r["id"], fresh[r["id"]]) for r in rows if r["id"] in fresh)
         missing = [r for r in rows if r["id"] not in known]
-        if missing:
+        if missing or gone:
             # Executions committed after this refresh read its marks (their writers marked their
             # days, so the next refresh does them again): estimated now, so that the trades
             # stored are whole. Only theirs: re-reading every charge of the rows cost a large
-            # refresh beside a stream of RecordExecutions a tenth of its time.
+            # refresh beside a stream of RecordExecutions a tenth of its time. So are the days of
+            # executions deleted since: the others' shares of the day's contract note change.
             by_account: dict[uuid.UUID, set[date]] = defaultdict(set)
-            for r in missing:
+            for r in missing + gone:
                 by_account[r["account_id"]].add(ist_day(r["executed_at"]))
             for account_id, account_days in by_account.items():
                 _, recharged, _ = await _recharge(session, user_id, account_id, account_days, accounts)
@@ -654,8 +708,10 @@ async def _recompute(
             rows = [r for r in rows if r["id"] in known]
         charges = known
     # Each execution's newest estimate: a day estimated again just above (for an execution
-    # committed after the marks were read) supersedes what the window estimated first.
-    newest = {execution_id: charges.get(execution_id, first) for execution_id, first in store.items()} if store else {}
+    # committed after the marks were read) supersedes what the window estimated first. None for
+    # an execution deleted since the window read it (its deleter marked its day again).
+    deleted = {r["id"] for r in gone}
+    newest = {i: charges.get(i, first) for i, first in store.items() if i not in deleted} if store else {}
     # CPU-bound: the round trips and their rows. A window followed by others (``defer`` with
     # ``until``), if large (FORK_ROWS), in a forked child, on the other core: the writes (the
     # charges, the ``meanwhile`` ones, the trades once the child is done) are returned, for the
@@ -667,8 +723,9 @@ async def _recompute(
             child = cpu.Forked(trade_output, user_id, rows, accounts, charges)
         except OSError:  # out of memory or of processes (a container's pid limit): computed here
             log.warning("could not fork for a window's round trips; computing them here", exc_info=True)
-    # ``store_columns``: ``store`` encoded already, unless an execution was estimated again above.
-    if store is None or (store_columns is not None and any(newest[i] is not c for i, c in store.items())):
+    # ``store_columns``: ``store`` encoded already, unless an execution was estimated again above
+    # or deleted since.
+    if store is None or (store_columns is not None and (deleted or any(newest[i] is not c for i, c in store.items()))):
         store_columns = None
     writes: Written | None = functools.partial(
         _then, functools.partial(_store_charges, session, user_id, newest, store_columns), meanwhile
