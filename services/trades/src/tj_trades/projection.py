@@ -38,7 +38,6 @@ from sqlalchemy import (
     String,
     all_,
     and_,
-    any_,
     bindparam,
     cast,
     delete,
@@ -80,12 +79,6 @@ from tj_trades.projection_rows import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def among(column: Any, values: Iterable[Any], item: Any) -> Any:
-    """``column = ANY(:array)``: one parameter however many values (an IN list is limited to
-    32,767 by the protocol)."""
-    return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
 
 
 Group = tuple[uuid.UUID, uuid.UUID, str, date]  # user, account, "<exchange>:<symbol>", IST trade date
@@ -236,6 +229,11 @@ async def _refresh_windows(
             read.extend(account_rows)
             for group in changed:
                 since[group] = min(since.get(group, first), first)
+            # Held no longer than the window: its rows and charges must be free to go when its
+            # deferred write lets go of them, while PostgreSQL stores its trades (see _recompute),
+            # not when the next window's pricing rebinds these names (~45 ms of this thread
+            # between two windows, the connection idle).
+            del changed, charges, account_rows
         if unwritten is not None:
             await unwritten()
         until = None if end is None else datetime.combine(end, time(), IST)
@@ -600,17 +598,28 @@ async def _recharge(
         charges = await _alongside(cpu.compute(tradebook.charges_of, rows, accounts), meanwhile)
     else:
         charges, columns = await _alongside(cpu.compute(_priced, rows, accounts), meanwhile)
-    stored = (
-        await session.execute(
-            select(execution_charges).where(among(execution_charges.c.execution_id, charges, PG_UUID(as_uuid=True)))
-        )
-    ).all()
+    stored = await _stored_charge_rows(session, charges)
     if encoded is not None:
         encoded.append((columns, not stored))
     changed = await cpu.compute(changed_groups, rows, charges, stored)
     if store:
         await _store_charges(session, user_id, charges)
     return changed, charges, rows
+
+
+# The stored charges of executions, their ids as one text (40,000 UUIDs: ~5 ms so, as an array
+# parameter through SQLAlchemy several times that).
+_STORED_CHARGES_SQL = """
+SELECT c.execution_id, c.charges, c.source, c.lines
+FROM trades.execution_charges c
+WHERE c.execution_id = ANY(string_to_array($1::text, ',')::uuid[])
+"""
+
+
+async def _stored_charge_rows(session: AsyncSession, ids: Iterable[Any]) -> list[Any]:
+    """The stored execution_charges rows of these executions (the driver's records)."""
+    connection = await pgarrays.driver(session)
+    return list(await connection.fetch(_STORED_CHARGES_SQL, ",".join(map(str, ids))))
 
 
 def _priced(
@@ -686,10 +695,7 @@ async def _recompute(
         known: dict[Any, tradebook.ExecutionCharges] = {}
         unread = [r["id"] for r in rows if r["id"] not in fresh]
         if unread:
-            stored = await session.execute(
-                select(execution_charges).where(among(execution_charges.c.execution_id, unread, PG_UUID(as_uuid=True)))
-            )
-            known = await cpu.compute(stored_charges, stored.all())
+            known = await cpu.compute(stored_charges, await _stored_charge_rows(session, unread))
         known.update((r["id"], fresh[r["id"]]) for r in rows if r["id"] in fresh)
         missing = [r for r in rows if r["id"] not in known]
         if missing or gone:

@@ -109,15 +109,16 @@ def changed_groups(
 
 
 def stored_charges(rows: Sequence[Any]) -> dict[uuid.UUID, tradebook.ExecutionCharges]:
-    return {r.execution_id: stored_charge(r) for r in rows}
+    return {r["execution_id"]: stored_charge(r) for r in rows}
 
 
 def stored_charge(row: Any) -> tradebook.ExecutionCharges:
-    """An execution_charges row as the charges it holds (lines back in LINE_NAMES order)."""
+    """An execution_charges row (a driver's record) as the charges it holds (lines back in
+    LINE_NAMES order)."""
     return tradebook.ExecutionCharges(
-        None if row.charges is None else Decimal(row.charges),
-        row.source,
-        None if row.lines is None else tradebook.ordered(row.lines),
+        None if row["charges"] is None else Decimal(row["charges"]),
+        row["source"],
+        None if row["lines"] is None else tradebook.ordered(row["lines"]),
     )
 
 
