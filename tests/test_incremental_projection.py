@@ -356,9 +356,16 @@ async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessio
         rows = await projection._visible_rows(session, user_id)
     charges = tradebook.charges_of(rows, accounts)
     trades, _ = projection_rows.trade_records(user_id, rows, accounts, charges)
-    mixed = projection_rows.trade_output(user_id, rows, accounts, charges)
+    mixed = projection_rows.trade_output(user_id, rows, accounts, charges, projection.ALL_ACCOUNTS, "Asia/Kolkata")
     assert mixed[0] is None and mixed[1] == trades  # not joinable: sent as arrays
-    clean = projection_rows.trade_output(user_id, [r for r in rows if pgarrays.clean(r["symbol"])], accounts, charges)
+    clean = projection_rows.trade_output(
+        user_id,
+        [r for r in rows if pgarrays.clean(r["symbol"])],
+        accounts,
+        charges,
+        projection.ALL_ACCOUNTS,
+        "Asia/Kolkata",
+    )
     assert clean[0] is not None and clean[1] is None
     stored: dict[str, list[str]] = {}
     for way in ("joined", "arrays", "mixed"):

@@ -54,7 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from tj_common import cpu
-from tj_trades import pgarrays, repository, tradebook
+from tj_trades import pgarrays, projection_rows, repository, tradebook
 from tj_trades.domain.charges.india import IST  # +05:30, without a zone lookup per execution
 from tj_trades.domain.charges.india import ist_trade_date as ist_day
 from tj_trades.models import (
@@ -68,6 +68,7 @@ from tj_trades.models import (
 from tj_trades.projection_rows import (
     CHARGE_COLUMNS,
     TRADE_COLUMNS,
+    DayRollups,
     TradeOutput,
     changed_groups,
     charge_columns,
@@ -724,9 +725,11 @@ async def _recompute(
     # caller to make while it reads and prices the next window. Otherwise in a thread, so the
     # service keeps answering, while the connection stores the charges and makes ``meanwhile``.
     child: cpu.Forked[TradeOutput] | None = None
+    zone = all_accounts_zone(accounts)  # all accounts' rollup days (projection_rows.day_rollups)
+    rolled: DayRollups | None = None  # the window's day rollups, once its trades are made
     if defer and until is not None and FORK_ROWS and len(rows) >= FORK_ROWS and cpu.FORK_AVAILABLE:
         try:
-            child = cpu.Forked(trade_output, user_id, rows, accounts, charges)
+            child = cpu.Forked(trade_output, user_id, rows, accounts, charges, ALL_ACCOUNTS, zone)
         except OSError:  # out of memory or of processes (a container's pid limit): computed here
             log.warning("could not fork for a window's round trips; computing them here", exc_info=True)
     # ``store_columns``: ``store`` encoded already, unless an execution was estimated again above
@@ -740,7 +743,9 @@ async def _recompute(
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed
     try:
         if child is None:
-            output = await _alongside(cpu.compute(trade_output, user_id, rows, accounts, charges), writes)
+            output = await _alongside(
+                cpu.compute(trade_output, user_id, rows, accounts, charges, ALL_ACCOUNTS, zone), writes
+            )
         if groups is not None:
             # One statement whatever the number of groups: each group's trades after its flat
             # point (all of them for a group recomputed whole).
@@ -779,8 +784,8 @@ async def _recompute(
             finally:
                 child.cancel()
         assert made is not None
-        for account_id, closed_at in made[2].items():
-            touched[account_id].update(closed_at)
+        nonlocal rolled
+        rolled = made[2]
         storing = asyncio.ensure_future(_store_trades(session, made))
         await asyncio.sleep(0)  # the INSERT on its way
         # The window's executions and charges (the child's arguments, the charges stored) are of
@@ -792,7 +797,10 @@ async def _recompute(
         await storing
 
     async def roll_up() -> None:
-        await _rollup(session, user_id, accounts, None if groups is None else touched)
+        # ``touched`` holds the close times of the trades deleted; those of the new ones are the
+        # days of ``rolled`` (made with them, by write, which comes first).
+        assert rolled is not None
+        await _rollup(session, user_id, accounts, None if groups is None else touched, rolled)
 
     if defer:
         return write, roll_up
@@ -959,9 +967,17 @@ async def _rollup(
     user_id: uuid.UUID,
     accounts: Mapping[uuid.UUID, Mapping[str, Any]],
     touched: dict[uuid.UUID, set[datetime]] | None,
+    ready: DayRollups | None = None,
 ) -> None:
-    """Recompute the rollup rows of the days of the touched close times (all with None): each
-    account's (its time zone) and all accounts' together (the summary's zone).
+    """Recompute the rollup rows of the days of the touched close times (all with None), and of
+    the days ``ready`` holds: each account's (its time zone) and all accounts' together (the
+    summary's zone).
+
+    ``ready``: the day rollups of a window's new trades, made with them (projection_rows.
+    day_rollups; ``touched`` then holds the close times of the trades the window deleted): if the
+    closed trades stored on every one of those days are as many as ``ready`` holds (all stored),
+    they are these, and the rows are made from ``ready`` without reading the trades back (~0.2 s
+    a window of 20,000 trades, on the connection's path).
 
     Built for a whole history (``rebuild_rollups``: 100,000 trades in about a second): the closed
     trades are read once, straight from the driver, sorted once in close order, and the rows are
@@ -982,12 +998,16 @@ async def _rollup(
         scopes = [(a, str(s["timezone"]), None) for a, s in accounts.items()]
         scopes.append((ALL_ACCOUNTS, zone, None))
     else:
-        every: set[date] = set()
+        days_of: dict[uuid.UUID, set[date]] = defaultdict(set)
         for account_id, instants in touched.items():
-            account_zone = accounts[account_id]["timezone"] if account_id in accounts else "Asia/Kolkata"
-            scopes.append((account_id, account_zone, {t.astimezone(ZoneInfo(account_zone)).date() for t in instants}))
-            every |= {t.astimezone(ZoneInfo(zone)).date() for t in instants}
-        scopes.append((ALL_ACCOUNTS, zone, every))
+            account_zone = projection_rows.account_zone(accounts, account_id)
+            days_of[account_id] |= {t.astimezone(ZoneInfo(account_zone)).date() for t in instants}
+            days_of[ALL_ACCOUNTS] |= {t.astimezone(ZoneInfo(zone)).date() for t in instants}
+        for scope, day in ready or ():
+            days_of[scope].add(day)
+        every = days_of.pop(ALL_ACCOUNTS, set())
+        scopes = [(a, projection_rows.account_zone(accounts, a), days) for a, days in days_of.items()]
+        scopes.append((ALL_ACCOUNTS, zone, every))  # last: with one account, it reuses the account's rows
     scopes = [scope for scope in scopes if scope[2] is None or scope[2]]
     if not scopes:
         return
@@ -1000,6 +1020,14 @@ async def _rollup(
         low = datetime.combine(first_day - timedelta(days=1), time(), IST)
         high = datetime.combine(last_day + timedelta(days=2), time(), IST)
     connection = await pgarrays.driver(session)
+    if ready is not None and all(days is not None for _, _, days in scopes):
+        stored = await connection.fetch(_CLOSED_AT_SQL, user_id, low, high)
+        if _counts_match(stored, scopes, accounts, ready):
+            for account_id, scope_zone, days in scopes:
+                assert days is not None
+                composites = [(d, ready[(account_id, d)][1]) for d in sorted(days) if (account_id, d) in ready]
+                await _replace_rollup_rows(connection, user_id, account_id, scope_zone, days, composites)
+            return
     closed = await connection.fetch(_CLOSED_TRADES_SQL, user_id, low, high)
     closed.sort(key=close_order)
     made: dict[tuple[str, frozenset[date] | None], list[tuple[Any, ...]]] = {}
@@ -1017,31 +1045,79 @@ async def _rollup(
             day = r["closed_at"].astimezone(tz).date()
             if days is None or day in days:
                 per_day[day].append(r)  # in close order: ``closed`` is
-        if days is None:
-            await connection.execute(
-                "DELETE FROM trades.daily_rollups WHERE user_id = $1 AND account_id = $2", user_id, account_id
-            )
-        else:
-            await connection.execute(
-                "DELETE FROM trades.daily_rollups WHERE user_id = $1 AND account_id = $2 AND day = ANY($3::date[])",
-                user_id,
-                account_id,
-                list(days),
-            )
-        records = []
         if reused is not None:
             records = [(user_id, ALL_ACCOUNTS, *record[2:]) for record in reused]
-        for day, trades in sorted(per_day.items()):
-            composite = day_composite(trades)
-            composite["segments"] = json.dumps(composite["segments"])
-            row = {"user_id": user_id, "account_id": account_id, "day": day, "zone": scope_zone, **composite}
-            records.append(tuple(row[c] for c in _ROLLUP_COLUMNS))
+            await _replace_rollup_rows(connection, user_id, account_id, scope_zone, days, [], records)
+            continue
+        composites = [(day, day_composite(trades)) for day, trades in sorted(per_day.items())]
+        records = await _replace_rollup_rows(connection, user_id, account_id, scope_zone, days, composites)
         if single and account_id == only:
             made[(scope_zone, None if days is None else frozenset(days))] = records
-        if records:
-            await connection.copy_records_to_table(
-                "daily_rollups", schema_name="trades", columns=_ROLLUP_COLUMNS, records=records
-            )
+
+
+async def _replace_rollup_rows(
+    connection: Any,
+    user_id: uuid.UUID,
+    account_id: uuid.UUID,
+    zone: str,
+    days: set[date] | None,
+    composites: Sequence[tuple[date, Mapping[str, Any]]],
+    records: list[tuple[Any, ...]] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Replace the scope's rollup rows of these days (all with None) by the days' composites (or
+    ``records`` made already); the records written."""
+    if days is None:
+        await connection.execute(
+            "DELETE FROM trades.daily_rollups WHERE user_id = $1 AND account_id = $2", user_id, account_id
+        )
+    else:
+        await connection.execute(
+            "DELETE FROM trades.daily_rollups WHERE user_id = $1 AND account_id = $2 AND day = ANY($3::date[])",
+            user_id,
+            account_id,
+            list(days),
+        )
+    if records is None:
+        records = []
+        for day, composite in composites:
+            row = {"user_id": user_id, "account_id": account_id, "day": day, "zone": zone, **composite}
+            row["segments"] = json.dumps(composite["segments"])
+            records.append(tuple(row[c] for c in _ROLLUP_COLUMNS))
+    if records:
+        await connection.copy_records_to_table(
+            "daily_rollups", schema_name="trades", columns=_ROLLUP_COLUMNS, records=records
+        )
+    return records
+
+
+# The close instants (and accounts) of the closed trades between two instants: what the rollup
+# counts to know whether a window's day rollups (``ready``) are whole.
+_CLOSED_AT_SQL = """
+SELECT account_id, closed_at FROM trades.trade_rows
+WHERE user_id = $1 AND status = 'closed' AND closed_at IS NOT NULL AND closed_at >= $2 AND closed_at < $3
+"""
+
+
+def _counts_match(
+    stored: Sequence[Any],
+    scopes: Sequence[tuple[uuid.UUID, str, set[date] | None]],
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+    ready: DayRollups,
+) -> bool:
+    """Whether, on each scope's days, the closed trades stored are as many as ``ready`` holds."""
+    days_in: dict[str, list[date]] = {}  # each stored trade's close day, by zone (once a zone)
+    for account_id, scope_zone, days in scopes:
+        assert days is not None
+        if scope_zone not in days_in:
+            tz = ZoneInfo(scope_zone)
+            days_in[scope_zone] = [r["closed_at"].astimezone(tz).date() for r in stored]
+        counted: dict[date, int] = dict.fromkeys(days, 0)
+        for r, day in zip(stored, days_in[scope_zone], strict=True):
+            if day in counted and (account_id == ALL_ACCOUNTS or r["account_id"] == account_id):
+                counted[day] += 1
+        if any(n != (ready[(account_id, d)][0] if (account_id, d) in ready else 0) for d, n in counted.items()):
+            return False
+    return True
 
 
 async def rebuild_rollups(session: AsyncSession, user_id: uuid.UUID) -> None:

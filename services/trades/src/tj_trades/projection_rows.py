@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,10 +70,16 @@ def trade_columns(rows: list[dict[str, Any]]) -> list[str]:
     return [pgarrays.texts(form(r[c] for r in rows)) for (c, _), form in zip(TRADE_COLUMNS, TRADE_FORMS, strict=True)]
 
 
+# A window's closed trades summed up day by day as the rollup sums up the stored ones: for each
+# (scope, day), the number of trades and their day_composite (in close order). A scope is an
+# account (its days in its time zone) or all accounts (tj_trades.projection.ALL_ACCOUNTS, in the
+# summary's zone). The rollup uses them for the days whose stored closed trades are these.
+DayRollups = dict[tuple[uuid.UUID, date], tuple[int, dict[str, Any]]]
 # What a refresh stores of a window's round trips, made in one call (a forked child's, see
 # tj_trades.projection): TRADE_COLUMNS' joined text columns, or the rows themselves when an
-# instrument holds a separator character (stored from arrays); and each account's close times.
-TradeOutput = tuple[list[str] | None, list[dict[str, Any]] | None, dict[uuid.UUID, list[datetime]]]
+# instrument holds a separator character (stored from arrays); and the day rollups of its closed
+# trades (their keys: the scopes' days the new trades close on).
+TradeOutput = tuple[list[str] | None, list[dict[str, Any]] | None, DayRollups]
 
 
 def trade_output(
@@ -81,18 +87,45 @@ def trade_output(
     rows: list[dict[str, Any]],
     accounts: Mapping[uuid.UUID, Mapping[str, Any]],
     charges: tradebook.Charges,
+    everyone: uuid.UUID,
+    zone: str,
 ) -> TradeOutput:
-    """:func:`trade_records`, encoded for storing (:data:`TradeOutput`)."""
-    records, closes = trade_records(user_id, rows, accounts, charges)
-    closed: dict[uuid.UUID, list[datetime]] = {}
-    for account_id, closed_at in closes:
-        if account_id in closed:
-            closed[account_id].append(closed_at)
-        else:
-            closed[account_id] = [closed_at]
+    """:func:`trade_records`, encoded for storing (:data:`TradeOutput`); the day rollups with
+    ``everyone`` for all accounts' scope, its days in ``zone``."""
+    records, _ = trade_records(user_id, rows, accounts, charges)
+    rolled = day_rollups(records, accounts, everyone, zone)
     if records and all(pgarrays.clean(r["instrument"]) for r in records):
-        return trade_columns(records), None, closed
-    return None, records, closed
+        return trade_columns(records), None, rolled
+    return None, records, rolled
+
+
+def account_zone(accounts: Mapping[uuid.UUID, Mapping[str, Any]], account_id: uuid.UUID) -> str:
+    """The time zone an account's rollup days are in."""
+    return str(accounts[account_id]["timezone"]) if account_id in accounts else "Asia/Kolkata"
+
+
+def day_rollups(
+    records: list[dict[str, Any]], accounts: Mapping[uuid.UUID, Mapping[str, Any]], everyone: uuid.UUID, zone: str
+) -> DayRollups:
+    """:data:`DayRollups` of trade rows (:func:`trade_records`)."""
+    closed = sorted((r for r in records if r["status"] == "closed" and r["closed_at"] is not None), key=close_order)
+    zones: dict[uuid.UUID, ZoneInfo] = {}
+    everyone_zone = ZoneInfo(zone)
+    per_day: dict[tuple[uuid.UUID, date], list[Mapping[str, Any]]] = {}
+    for r in closed:
+        account_id = r["account_id"]
+        tz = zones.get(account_id)
+        if tz is None:
+            tz = zones[account_id] = ZoneInfo(account_zone(accounts, account_id))
+        for key in (
+            (account_id, r["closed_at"].astimezone(tz).date()),
+            (everyone, r["closed_at"].astimezone(everyone_zone).date()),
+        ):
+            if key in per_day:
+                per_day[key].append(r)
+            else:
+                per_day[key] = [r]
+    return {key: (len(trades), day_composite(trades)) for key, trades in per_day.items()}
 
 
 def changed_groups(
