@@ -6,8 +6,10 @@ each chunk: the live projection always equals a rebuild from the executions."""
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -257,6 +259,23 @@ FROM trades.execution_charges WHERE user_id = :u ORDER BY execution_id
 """
 
 
+def _writer_meanwhile(monkeypatch: pytest.MonkeyPatch, write: Callable[[], Awaitable[Any]]) -> list[bool]:
+    """Have a writer make ``write`` (in another connection's transaction, committed) once, while a
+    refresh runs: when it looks for its flat points, after the window's charges were estimated,
+    before its rows are read again. The list holds True once the writer has."""
+    flat_points = projection._flat_points
+    raced: list[bool] = []
+
+    async def meanwhile(*args: Any) -> Any:
+        if not raced:
+            raced.append(True)
+            await write()
+        return await flat_points(*args)
+
+    monkeypatch.setattr(projection, "_flat_points", meanwhile)
+    return raced
+
+
 async def test_an_execution_committed_during_a_refresh_leaves_the_newest_charges_stored(
     db: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -270,24 +289,12 @@ async def test_an_execution_committed_during_a_refresh_leaves_the_newest_charges
     sell = tcs_fill(user_id, account_id, "sell", "3520", START + timedelta(hours=2))
     await record(db, user_id, [buy])
 
-    flat_points = projection._flat_points
-    raced = False
-
-    async def writer_commits_meanwhile(*args: Any) -> Any:
-        # Called after the window's charges were estimated, before its rows are read again.
-        nonlocal raced
-        if not raced:
-            raced = True
-            await record(db, user_id, [sell])  # another connection's transaction, committed now
-        return await flat_points(*args)
-
-    monkeypatch.setattr(projection, "_flat_points", writer_commits_meanwhile)
+    raced = _writer_meanwhile(monkeypatch, lambda: record(db, user_id, [sell]))
     async with db() as session, session.begin():
         await projection.refresh(session, user_id)
         live = await projection.checksum(session, user_id)
         live_charges = (await session.execute(text(_STORED_CHARGES), {"u": user_id})).all()
     assert raced
-    monkeypatch.setattr(projection, "_flat_points", flat_points)
     async with db() as session, session.begin():
         await projection.rebuild(session, user_id, windowed=False)
         rebuilt = await projection.checksum(session, user_id)
@@ -310,19 +317,12 @@ async def test_an_execution_deleted_during_a_refresh_is_not_in_its_trades(
     sell = tcs_fill(user_id, account_id, "sell", "3520", START + timedelta(hours=2), "MIS")
     await record(db, user_id, [buy, sell])
 
-    flat_points = projection._flat_points
-    raced = False
+    async def delete_sell() -> None:
+        async with db() as session, session.begin():
+            await session.execute(executions.delete().where(executions.c.id == sell["id"]))
+            await projection.mark(session, projection.groups_of_rows(user_id, [sell]))
 
-    async def writer_deletes_meanwhile(*args: Any) -> Any:
-        nonlocal raced
-        if not raced:
-            raced = True
-            async with db() as session, session.begin():  # another connection's transaction
-                await session.execute(executions.delete().where(executions.c.id == sell["id"]))
-                await projection.mark(session, projection.groups_of_rows(user_id, [sell]))
-        return await flat_points(*args)
-
-    monkeypatch.setattr(projection, "_flat_points", writer_deletes_meanwhile)
+    raced = _writer_meanwhile(monkeypatch, delete_sell)
     async with db() as session, session.begin():
         await projection.refresh(session, user_id)
         live = await projection.checksum(session, user_id)
@@ -333,7 +333,6 @@ async def test_an_execution_deleted_during_a_refresh_is_not_in_its_trades(
         )
     assert raced
     assert statuses == ["open"]
-    monkeypatch.setattr(projection, "_flat_points", flat_points)
     async with db() as session, session.begin():
         await projection.rebuild(session, user_id, windowed=False)
         assert await projection.checksum(session, user_id) == live
@@ -396,7 +395,7 @@ async def test_a_refresh_that_cannot_fork_computes_its_windows_itself(
     def no_fork() -> int:
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
-    monkeypatch.setattr(cpu.os, "fork", no_fork)
+    monkeypatch.setattr(os, "fork", no_fork)  # the module cpu.Forked forks with
     monkeypatch.setattr(projection, "FORK_ROWS", 1)
     monkeypatch.setattr(projection, "REFRESH_WINDOW", 9)
     user_id, account_id = await new_account(db)

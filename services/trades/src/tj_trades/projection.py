@@ -715,8 +715,8 @@ async def _recompute(
             rows = [r for r in rows if r["id"] in known]
         charges = known
     # Each execution's newest estimate: a day estimated again just above (for an execution
-    # committed after the marks were read) supersedes what the window estimated first. None for
-    # an execution deleted since the window read it (its deleter marked its day again).
+    # committed after the marks were read) supersedes what the window estimated first. Left out:
+    # the executions deleted since the window read them (their deleters marked their days again).
     deleted = {r["id"] for r in gone}
     newest = {i: charges.get(i, first) for i, first in store.items() if i not in deleted} if store else {}
     # CPU-bound: the round trips and their rows. A window followed by others (``defer`` with
@@ -1022,11 +1022,12 @@ async def _rollup(
     connection = await pgarrays.driver(session)
     if ready is not None and all(days is not None for _, _, days in scopes):
         stored = await connection.fetch(_CLOSED_AT_SQL, user_id, low, high)
-        if _counts_match(stored, scopes, accounts, ready):
+        if _counts_match(stored, scopes, ready):
             for account_id, scope_zone, days in scopes:
                 assert days is not None
                 composites = [(d, ready[(account_id, d)][1]) for d in sorted(days) if (account_id, d) in ready]
-                await _replace_rollup_rows(connection, user_id, account_id, scope_zone, days, composites)
+                records = _rollup_records(user_id, account_id, scope_zone, composites)
+                await _replace_rollup_rows(connection, user_id, account_id, days, records)
             return
     closed = await connection.fetch(_CLOSED_TRADES_SQL, user_id, low, high)
     closed.sort(key=close_order)
@@ -1047,25 +1048,30 @@ async def _rollup(
                 per_day[day].append(r)  # in close order: ``closed`` is
         if reused is not None:
             records = [(user_id, ALL_ACCOUNTS, *record[2:]) for record in reused]
-            await _replace_rollup_rows(connection, user_id, account_id, scope_zone, days, [], records)
-            continue
-        composites = [(day, day_composite(trades)) for day, trades in sorted(per_day.items())]
-        records = await _replace_rollup_rows(connection, user_id, account_id, scope_zone, days, composites)
+        else:
+            composites = [(day, day_composite(trades)) for day, trades in sorted(per_day.items())]
+            records = _rollup_records(user_id, account_id, scope_zone, composites)
+        await _replace_rollup_rows(connection, user_id, account_id, days, records)
         if single and account_id == only:
             made[(scope_zone, None if days is None else frozenset(days))] = records
 
 
-async def _replace_rollup_rows(
-    connection: Any,
-    user_id: uuid.UUID,
-    account_id: uuid.UUID,
-    zone: str,
-    days: set[date] | None,
-    composites: Sequence[tuple[date, Mapping[str, Any]]],
-    records: list[tuple[Any, ...]] | None = None,
+def _rollup_records(
+    user_id: uuid.UUID, account_id: uuid.UUID, zone: str, composites: Sequence[tuple[date, Mapping[str, Any]]]
 ) -> list[tuple[Any, ...]]:
-    """Replace the scope's rollup rows of these days (all with None) by the days' composites (or
-    ``records`` made already); the records written."""
+    """A scope's rollup rows (``_ROLLUP_COLUMNS``) of its days' composites."""
+    records = []
+    for day, composite in composites:
+        row = {"user_id": user_id, "account_id": account_id, "day": day, "zone": zone, **composite}
+        row["segments"] = json.dumps(composite["segments"])
+        records.append(tuple(row[c] for c in _ROLLUP_COLUMNS))
+    return records
+
+
+async def _replace_rollup_rows(
+    connection: Any, user_id: uuid.UUID, account_id: uuid.UUID, days: set[date] | None, records: list[tuple[Any, ...]]
+) -> None:
+    """Replace the scope's rollup rows of these days (all with None) by ``records``."""
     if days is None:
         await connection.execute(
             "DELETE FROM trades.daily_rollups WHERE user_id = $1 AND account_id = $2", user_id, account_id
@@ -1077,17 +1083,10 @@ async def _replace_rollup_rows(
             account_id,
             list(days),
         )
-    if records is None:
-        records = []
-        for day, composite in composites:
-            row = {"user_id": user_id, "account_id": account_id, "day": day, "zone": zone, **composite}
-            row["segments"] = json.dumps(composite["segments"])
-            records.append(tuple(row[c] for c in _ROLLUP_COLUMNS))
     if records:
         await connection.copy_records_to_table(
             "daily_rollups", schema_name="trades", columns=_ROLLUP_COLUMNS, records=records
         )
-    return records
 
 
 # The close instants (and accounts) of the closed trades between two instants: what the rollup
@@ -1101,7 +1100,6 @@ WHERE user_id = $1 AND status = 'closed' AND closed_at IS NOT NULL AND closed_at
 def _counts_match(
     stored: Sequence[Any],
     scopes: Sequence[tuple[uuid.UUID, str, set[date] | None]],
-    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
     ready: DayRollups,
 ) -> bool:
     """Whether, on each scope's days, the closed trades stored are as many as ``ready`` holds."""
