@@ -402,3 +402,26 @@ async def test_a_refresh_that_cannot_fork_computes_its_windows_itself(
     await record(db, user_id, history(random.Random(7), user_id, account_id, days=12))
     assert (await live_equals_rebuilt(db, user_id))["trades"] > 5
     assert "could not fork for a window's round trips" in caplog.text
+
+
+@pytest.mark.parametrize("total", [40_001, 60_000, 75_000, 200_000, 1_000_003])
+def test_a_large_refresh_has_smaller_windows_at_both_ends(total: int) -> None:
+    """A quarter, then half a window first and last (nothing runs beside the first window's
+    charges, nor beside the last one's round trips); no window over REFRESH_WINDOW; the ones
+    between them alike; together they hold every execution."""
+    window = 40_000
+    targets = projection.window_targets(total, window)
+    assert targets[:2] == [window // 4, window // 2]
+    assert targets[-2:] == [window // 2, window // 4]
+    assert max(targets) <= window
+    assert sum(targets) >= total
+    middle = targets[2:-2]
+    assert not middle or max(middle) - min(middle) == 0
+    if total > 3 * window // 2:  # the ends' 60,000 and balanced windows between them
+        assert 0 <= sum(middle) - (total - 3 * window // 2) < len(middle)
+
+
+def test_a_small_window_still_ramps() -> None:
+    assert projection.window_targets(100, 9) == [2, 4, *[9] * 10, 4, 2]
+    assert projection.window_targets(10, 9) == [2, 4, 4, 2]
+    assert projection.window_targets(5, 3) == [1, 1, 1, 1, 1]

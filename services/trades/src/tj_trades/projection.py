@@ -148,6 +148,9 @@ async def mark_where(session: AsyncSession, column: Literal["import_id", "accoun
 # Executions a refresh holds in memory at once, about (one IST day is never split): ~6 KB each
 # with their charges and trades, so a 200,000-fill import no longer needs 1.2 GB to be projected.
 REFRESH_WINDOW = 40_000
+# The first windows of a large refresh hold a quarter, then half of REFRESH_WINDOW, and so do the
+# last ones, in reverse (see window_targets).
+WINDOW_RAMP = (4, 2)
 # Marks committed (trades.projection_dirty's trigger, migration trades_0018) are notified on this
 # channel: a listening refresher (Refresher(listen=True)) starts at once instead of at its next poll.
 NOTIFY_CHANNEL = "trades_projection_dirty"
@@ -280,12 +283,14 @@ async def _windows(
     )
     per_day: dict[date, int] = dict.fromkeys((r.day for r in marks), 0)
     per_day.update((d, n) for d, n in counted.all())
-    if sum(per_day.values()) <= REFRESH_WINDOW:
+    total = sum(per_day.values())
+    if total <= REFRESH_WINDOW:
         return [(first, None, marks)]
+    targets = window_targets(total, REFRESH_WINDOW)
     starts: list[date] = []
     held = 0
     for d in sorted(per_day):
-        if not starts or (held and held + per_day[d] > REFRESH_WINDOW):
+        if not starts or (held and held + per_day[d] > targets[min(len(starts), len(targets)) - 1]):
             starts.append(d)
             held = 0
         held += per_day[d]
@@ -293,6 +298,20 @@ async def _windows(
     for r in marks:
         by_start[starts[bisect_right(starts, r.day) - 1]].append(r)
     return [(d, starts[i + 1] if i + 1 < len(starts) else None, by_start[d]) for i, d in enumerate(starts)]
+
+
+def window_targets(total: int, window: int) -> list[int]:
+    """The executions each window of a large refresh of ``total`` should hold, in order (windows
+    past the list hold as many as its last): ``window`` each, but the first and the last ones
+    smaller (WINDOW_RAMP). Nothing runs beside the first window's charges (a window's round trips
+    are computed while the next window's charges are), and nothing beside the last window's round
+    trips and the storing of its trades: both take time in proportion to their window."""
+    up = [max(1, window // d) for d in WINDOW_RAMP]
+    rest = total - 2 * sum(up)
+    if rest <= 0:
+        return [*up, *up[::-1]]
+    count = -(-rest // window)
+    return [*up, *[-(-rest // count)] * count, *up[::-1]]
 
 
 async def _serialise(session: AsyncSession, user_id: uuid.UUID, wait: float | None = None) -> bool:
