@@ -337,6 +337,13 @@ async def test_an_execution_deleted_during_a_refresh_is_not_in_its_trades(
         await projection.rebuild(session, user_id, windowed=False)
         assert await projection.checksum(session, user_id) == live
         await session.rollback()
+    # Deleted while the refresh held the user's lock: its id was left for the next refresh,
+    # which deletes any charges the first one stored for it.
+    assert await _tombstones(db, user_id) == [sell["id"]]
+    async with db() as session, session.begin():
+        await projection.refresh(session, user_id)
+    assert await _charged(db, user_id) == [buy["id"]]
+    assert await _tombstones(db, user_id) == []
 
 
 async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessionmaker[AsyncSession]) -> None:
@@ -425,3 +432,64 @@ def test_a_small_window_still_ramps() -> None:
     assert projection.window_targets(100, 9) == [2, 4, *[9] * 10, 4, 2]
     assert projection.window_targets(10, 9) == [2, 4, 4, 2]
     assert projection.window_targets(5, 3) == [1, 1, 1, 1, 1]
+
+
+async def _charged(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The executions the user has charges stored for."""
+    return await _execution_ids(db, user_id, "execution_charges")
+
+
+async def _tombstones(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> list[uuid.UUID]:
+    """The executions whose charges the user's next refresh deletes."""
+    return await _execution_ids(db, user_id, "charge_tombstones")
+
+
+async def _execution_ids(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID, table: str) -> list[uuid.UUID]:
+    query = f"SELECT execution_id FROM trades.{table} WHERE user_id = :u ORDER BY execution_id"
+    async with db() as session:
+        return list((await session.execute(text(query), {"u": user_id})).scalars())
+
+
+async def test_deleted_executions_take_their_charges_with_them(db: async_sessionmaker[AsyncSession]) -> None:
+    """No foreign key: the trigger deletes the charges of whatever a statement deleted, and, with
+    no refresh of the user running, leaves nothing for the next one."""
+    user_id, account_id = await new_account(db)
+    fills = [tcs_fill(user_id, account_id, "buy", "3500", START + timedelta(minutes=i), "MIS") for i in range(4)]
+    await record(db, user_id, fills)
+    async with db() as session, session.begin():
+        await projection.refresh(session, user_id)
+    assert await _charged(db, user_id) == sorted(f["id"] for f in fills)
+    async with db() as session, session.begin():
+        await session.execute(executions.delete().where(executions.c.id.in_([fills[0]["id"], fills[2]["id"]])))
+    assert await _charged(db, user_id) == sorted([fills[1]["id"], fills[3]["id"]])
+    assert await _tombstones(db, user_id) == []
+
+
+async def test_charges_stored_for_an_execution_deleted_meanwhile_go_at_the_next_refresh(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    """A refresh (holding the user's lock) stores charges of an execution it read; a writer deletes
+    that execution and commits first, without waiting: when the refresh commits, the charges have
+    no execution. The deleter left its id, and the next refresh deletes them."""
+    user_id, account_id = await new_account(db)
+    fill = tcs_fill(user_id, account_id, "buy", "3500", START, "MIS")
+    await record(db, user_id, [fill])
+    key = {"u": str(user_id)}
+    async with db() as refreshing, refreshing.begin():
+        await refreshing.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:u, 7))"), key)
+        await refreshing.execute(
+            text(
+                "INSERT INTO trades.execution_charges (execution_id, user_id, charges, source) "
+                "VALUES (:e, :u, 20, 'estimated')"
+            ),
+            {"e": fill["id"], "u": user_id},
+        )
+        async with db() as deleting, deleting.begin():
+            await deleting.execute(executions.delete().where(executions.c.id == fill["id"]))
+            await projection.mark(deleting, projection.groups_of_rows(user_id, [fill]))
+    assert await _charged(db, user_id) == [fill["id"]]  # no execution, for now
+    assert await _tombstones(db, user_id) == [fill["id"]]
+    async with db() as session, session.begin():
+        await projection.refresh(session, user_id)
+    assert await _charged(db, user_id) == []
+    assert await _tombstones(db, user_id) == []

@@ -282,16 +282,23 @@ daily_rollups = Table(
 execution_charges = Table(
     "execution_charges",
     metadata,
-    Column(
-        "execution_id",
-        UUID(as_uuid=True),
-        ForeignKey("trades.executions.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    # No foreign key (a refresh stores 40,000 at a time, and the key checked and locked each
+    # execution): a trigger on executions deletes the charges of deleted ones (migration trades_0019).
+    Column("execution_id", UUID(as_uuid=True), primary_key=True),
     Column("user_id", UUID(as_uuid=True), nullable=False),
     Column("charges", Numeric(), nullable=True),
     Column("source", String(12), nullable=False),
     Column("lines", JSONB(none_as_null=True), nullable=True),  # {line: decimal string}, summing to ``charges``
+)
+
+# Executions deleted while a refresh of their user ran (which may have stored their charges after
+# the trigger deleted them): the next refresh deletes those charges (tj_trades.projection).
+charge_tombstones = Table(
+    "charge_tombstones",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("execution_id", UUID(as_uuid=True), nullable=False),
+    PrimaryKeyConstraint("user_id", "execution_id", name="pk_charge_tombstones"),
 )
 
 # (account, instrument, IST day)s whose executions changed since their trades were computed.

@@ -11,7 +11,9 @@ one (``python -m tj_trades.ops rebuild-rollups``).
 Concurrency: refreshes and rebuilds of one user take a transaction-level advisory lock, so they
 run one at a time; writers never wait for them. A refresh forgets only the marks it read, with
 the ``marked_at`` it read: a writer that marks a group again meanwhile sets a new ``marked_at``
-(``clock_timestamp()``), so its change is picked up by the next refresh, never lost.
+(``clock_timestamp()``), so its change is picked up by the next refresh, never lost. Deleting
+executions never waits either: their charges go with them (a trigger, migration trades_0019), and
+those a running refresh may yet store are deleted by the next one (``charge_tombstones``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from tj_trades import pgarrays, projection_rows, repository, tradebook
 from tj_trades.domain.charges.india import IST  # +05:30, without a zone lookup per execution
 from tj_trades.domain.charges.india import ist_trade_date as ist_day
 from tj_trades.models import (
+    charge_tombstones,
     daily_rollups,
     execution_charges,
     executions,
@@ -185,6 +188,7 @@ async def refresh(session: AsyncSession, user_id: uuid.UUID, wait: float | None 
     locked = await _dirty(session, user_id)
     if not locked:
         return 0
+    await _sweep_tombstones(session, user_id)
     accounts = await repository.account_settings(session, user_id)
     recomputed = await _refresh_windows(session, user_id, await _windows(session, user_id, locked), accounts)
     await _clean(session, user_id, locked)
@@ -314,6 +318,19 @@ def window_targets(total: int, window: int) -> list[int]:
     return [*up, *[-(-rest // count)] * count, *up[::-1]]
 
 
+# The charges an earlier refresh stored for executions deleted while it ran (the trigger that
+# forgets deleted executions' charges left their ids, see migration trades_0019).
+_SWEEP_TOMBSTONES_SQL = """
+WITH swept AS (DELETE FROM trades.charge_tombstones WHERE user_id = $1 RETURNING execution_id)
+DELETE FROM trades.execution_charges c USING swept s WHERE c.execution_id = s.execution_id
+"""
+
+
+async def _sweep_tombstones(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Under the user's lock: no refresh can be storing charges meanwhile."""
+    await (await pgarrays.driver(session)).execute(_SWEEP_TOMBSTONES_SQL, user_id)
+
+
 async def _serialise(session: AsyncSession, user_id: uuid.UUID, wait: float | None = None) -> bool:
     """One refresh or rebuild of a user at a time (writers are never blocked: they only mark).
     With ``wait``, give up after that many seconds (False)."""
@@ -388,6 +405,7 @@ async def _rebuild(session: AsyncSession, user_id: uuid.UUID, *, windowed: bool)
     await session.execute(delete(trade_rows).where(trade_rows.c.user_id == user_id))
     await session.execute(delete(daily_rollups).where(daily_rollups.c.user_id == user_id))
     await session.execute(delete(execution_charges).where(execution_charges.c.user_id == user_id))
+    await session.execute(delete(charge_tombstones).where(charge_tombstones.c.user_id == user_id))
     accounts = await repository.account_settings(session, user_id)
     if windowed:
         marks = await _history_marks(session, user_id)
