@@ -107,8 +107,26 @@ def account_zone(accounts: Mapping[uuid.UUID, Mapping[str, Any]], account_id: uu
 def day_rollups(
     records: list[dict[str, Any]], accounts: Mapping[uuid.UUID, Mapping[str, Any]], everyone: uuid.UUID, zone: str
 ) -> DayRollups:
-    """:data:`DayRollups` of trade rows (:func:`trade_records`)."""
+    """:data:`DayRollups` of trade rows (:func:`trade_records`). When they are all one account's,
+    in the summary's zone (one account: the usual case), all accounts' days are that account's
+    days: summed up once, for both scopes."""
     closed = sorted((r for r in records if r["status"] == "closed" and r["closed_at"] is not None), key=close_order)
+    if not closed:
+        return {}
+    only = closed[0]["account_id"]  # trade_records gives an account's trades one id object
+    if account_zone(accounts, only) == zone and all(r["account_id"] is only or r["account_id"] == only for r in closed):
+        in_zone = ZoneInfo(zone)
+        by_day: dict[date, list[Mapping[str, Any]]] = {}
+        for r in closed:
+            day = r["closed_at"].astimezone(in_zone).date()
+            if day in by_day:
+                by_day[day].append(r)
+            else:
+                by_day[day] = [r]
+        alone: DayRollups = {}
+        for day, trades in by_day.items():
+            alone[(only, day)] = alone[(everyone, day)] = (len(trades), day_composite(trades))
+        return alone
     zones: dict[uuid.UUID, ZoneInfo] = {}
     everyone_zone = ZoneInfo(zone)
     per_day: dict[tuple[uuid.UUID, date], list[Mapping[str, Any]]] = {}
