@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from time import monotonic as time_monotonic
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -47,7 +47,6 @@ from sqlalchemy import (
     or_,
     select,
     text,
-    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
@@ -897,38 +896,44 @@ async def _flat_points(
     a trade at ``c``: it spans ``c``, so ``c`` is not a flat point). No changed execution is at
     or before ``c`` (every change marks its day). Groups without one are recomputed whole."""
     found: dict[tuple[uuid.UUID, str], datetime] = {}
-    stored: set[tuple[uuid.UUID, str]] = set()  # groups with stored trades (one query for all)
-    keys = list(since)
-    for start in range(0, len(keys), 5000):
-        stored.update(
-            (r.account_id, r.instrument)
-            for r in await session.execute(
-                select(trade_rows.c.account_id, trade_rows.c.instrument)
-                .where(
-                    trade_rows.c.user_id == user_id,
-                    tuple_(trade_rows.c.account_id, trade_rows.c.instrument).in_(keys[start : start + 5000]),
-                )
-                .distinct()
-            )
-        )
-    for (account_id, name), day in since.items():
-        if (account_id, name) not in stored:
-            continue
+    groups = list(since.items())
+    if not groups:
+        return found
+    limits = [datetime.combine(day, time(), IST) for _, day in groups]
+    # Every group's first page and earliest opening in one statement (one round trip a group, two
+    # queries each, cost a window of 50 groups ~50 ms before its round trips could start).
+    first_pages = await (await pgarrays.driver(session)).fetch(
+        _FIRST_PAGES_SQL,
+        user_id,
+        [a for (a, _), _ in groups],
+        [n for (_, n), _ in groups],
+        limits,
+        FLAT_POINT_PAGE,
+    )
+    for first, ((account_id, name), _) in zip(first_pages, groups, strict=True):
         group = (
             trade_rows.c.user_id == user_id,
             trade_rows.c.account_id == account_id,
             trade_rows.c.instrument == name,
         )
-        limit = datetime.combine(day, time(), IST)
         # The earliest opening of the trades that close at or after the limit (or not yet): one
         # aggregate, however long the history after the changed day.
-        earliest_open = await session.scalar(
-            select(func.min(trade_rows.c.opened_at)).where(
-                *group, or_(trade_rows.c.closed_at.is_(None), trade_rows.c.closed_at >= limit)
-            )
-        )
-        cursor = limit
+        earliest_open: datetime | None = first["earliest_open"]
+        page: Sequence[Any] = [_Span(o, c) for o, c in zip(first["opened"] or (), first["closed"] or (), strict=True)]
         while True:
+            point, earliest_open = _flat_point(page, earliest_open)
+            if point is not None:
+                found[(account_id, name)] = point
+                break
+            if len(page) < FLAT_POINT_PAGE:
+                break  # no flat point (or no trade at all): the whole history
+            # The last close time's trades may go on past the page: all of them count from here.
+            cursor = page[-1].closed_at
+            tied = await session.scalar(
+                select(func.min(trade_rows.c.opened_at)).where(*group, trade_rows.c.closed_at == cursor)
+            )
+            if tied is not None:
+                earliest_open = _earlier(earliest_open, tied)
             page = (
                 await session.execute(
                     select(trade_rows.c.opened_at, trade_rows.c.closed_at)
@@ -937,20 +942,37 @@ async def _flat_points(
                     .limit(FLAT_POINT_PAGE)
                 )
             ).all()
-            point, earliest_open = _flat_point(page, earliest_open)
-            if point is not None:
-                found[(account_id, name)] = point
-                break
-            if len(page) < FLAT_POINT_PAGE:
-                break  # no flat point: the whole history
-            # The last close time's trades may go on past the page: all of them count from here.
-            cursor = page[-1].closed_at
-            tied = await session.scalar(
-                select(func.min(trade_rows.c.opened_at)).where(*group, trade_rows.c.closed_at == cursor)
-            )
-            if tied is not None:
-                earliest_open = _earlier(earliest_open, tied)
     return found
+
+
+# Per group (in the order given): the earliest opening of its trades that close at or after its
+# limit (or not yet), and its first page of trades closing before the limit, latest first.
+_FIRST_PAGES_SQL = """
+SELECT
+    (SELECT min(t.opened_at) FROM trades.trade_rows t
+     WHERE t.user_id = $1 AND t.account_id = g.account_id AND t.instrument = g.instrument
+       AND (t.closed_at IS NULL OR t.closed_at >= g.lim)) AS earliest_open,
+    p.opened, p.closed
+FROM unnest($2::uuid[], $3::text[], $4::timestamptz[]) WITH ORDINALITY AS g(account_id, instrument, lim, n)
+LEFT JOIN LATERAL (
+    SELECT array_agg(s.opened_at ORDER BY s.closed_at DESC, s.opened_at DESC) AS opened,
+           array_agg(s.closed_at ORDER BY s.closed_at DESC, s.opened_at DESC) AS closed
+    FROM (
+        SELECT t.opened_at, t.closed_at FROM trades.trade_rows t
+        WHERE t.user_id = $1 AND t.account_id = g.account_id AND t.instrument = g.instrument AND t.closed_at < g.lim
+        ORDER BY t.closed_at DESC, t.opened_at DESC
+        LIMIT $5
+    ) s
+) p ON true
+ORDER BY g.n
+"""
+
+
+class _Span(NamedTuple):
+    """A stored trade's opening and close (a row of _flat_points' pages)."""
+
+    opened_at: datetime
+    closed_at: datetime
 
 
 def _flat_point(page: Sequence[Any], earliest_open: datetime | None) -> tuple[datetime | None, datetime | None]:
