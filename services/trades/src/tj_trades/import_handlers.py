@@ -33,8 +33,8 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
     async def stage_batch(session: AsyncSession, deliveries: list[Delivery]) -> None:
         """Stage each batch, in order. First every batch is looked at (its header, whether it is
         staged already, its account and import), then the accepted ones are stored one after the
-        other, pipelined: a batch's rows are checked (CPU) while the previous batch's INSERT runs
-        in the database."""
+        other, pipelined: a batch's rows are checked and its parameters made (CPU) while the
+        previous batch's INSERT runs in the database."""
         events: list[OutboxMessage] = []
         now = datetime.now(UTC)
         accounts: dict[uuid.UUID, dict[str, Any] | None] = {}
@@ -112,22 +112,26 @@ def make_import_handlers(outbox: Outbox) -> dict[str, Handler]:
                 events.append(_batch_staged(delivery, command, row))
 
             for delivery, command, account in work:
+                # All of a batch's CPU work (checks, projection groups, parameters) is done while
+                # the previous batch's INSERT runs in the database.
                 columns, rejected = command.check(account["base_currency"], now)
+                statement = (columns.stage_sql(), columns.params(), columns.groups()) if len(columns) else None
                 if pending is not None and previous is not None:
                     await finish(await pending, previous)
                     pending = None
                 previous = (delivery, command, columns, rejected)
-                if len(columns):
-                    groups.setdefault(command.import_id, set()).update(columns.groups())
+                if statement is not None:
+                    sql, params, batch_groups = statement
+                    groups.setdefault(command.import_id, set()).update(batch_groups)
                     pending = asyncio.ensure_future(
                         connection.execute(
-                            columns.stage_sql(),
+                            sql,
                             _user(delivery),
                             command.account_id,
                             delivery.envelope.id,
                             command.import_id,
                             [*committed[command.account_id], command.import_id],
-                            *columns.params(),
+                            *params,
                         )
                     )
                     await asyncio.sleep(0)  # the INSERT goes out before the next batch is checked
