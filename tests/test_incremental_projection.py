@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tj_common import cpu
 from tj_trades import pgarrays, projection, projection_rows, repository, tradebook
+from tj_trades.domain.charges.india import IST
 from tj_trades.models import executions
 
 SYMBOLS = ("TCS", "INFY", "SBIN")
@@ -253,9 +254,12 @@ async def test_clean_forgets_only_the_marks_it_read(db: async_sessionmaker[Async
         await session.execute(text("DELETE FROM trades.projection_dirty WHERE user_id = :u"), {"u": user_id})
 
 
+# Every entry of the user's stored charge days (projection_rows.charge_days_columns).
 _STORED_CHARGES = """
-SELECT execution_id, trim_scale(charges) AS charges, source, lines::text AS lines
-FROM trades.execution_charges WHERE user_id = :u ORDER BY execution_id
+SELECT d.account_id, d.day, split_part(l, E'\\t', 1) AS execution_id, split_part(l, E'\\t', 2) AS charges,
+       split_part(l, E'\\t', 3) AS source, split_part(l, E'\\t', 4) AS lines
+FROM trades.charge_days d CROSS JOIN LATERAL unnest(string_to_array(d.entries, E'\\n')) AS l
+WHERE d.user_id = :u ORDER BY execution_id
 """
 
 
@@ -337,13 +341,8 @@ async def test_an_execution_deleted_during_a_refresh_is_not_in_its_trades(
         await projection.rebuild(session, user_id, windowed=False)
         assert await projection.checksum(session, user_id) == live
         await session.rollback()
-    # Deleted while the refresh held the user's lock: its id was left for the next refresh,
-    # which deletes any charges the first one stored for it.
-    assert await _tombstones(db, user_id) == [sell["id"]]
-    async with db() as session, session.begin():
-        await projection.refresh(session, user_id)
+    # The day was estimated again without the sell, and so stored.
     assert await _charged(db, user_id) == [buy["id"]]
-    assert await _tombstones(db, user_id) == []
 
 
 async def test_the_projection_stores_trades_as_the_arrays_would(db: async_sessionmaker[AsyncSession]) -> None:
@@ -436,60 +435,67 @@ def test_a_small_window_still_ramps() -> None:
 
 async def _charged(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> list[uuid.UUID]:
     """The executions the user has charges stored for."""
-    return await _execution_ids(db, user_id, "execution_charges")
-
-
-async def _tombstones(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID) -> list[uuid.UUID]:
-    """The executions whose charges the user's next refresh deletes."""
-    return await _execution_ids(db, user_id, "charge_tombstones")
-
-
-async def _execution_ids(db: async_sessionmaker[AsyncSession], user_id: uuid.UUID, table: str) -> list[uuid.UUID]:
-    query = f"SELECT execution_id FROM trades.{table} WHERE user_id = :u ORDER BY execution_id"
     async with db() as session:
-        return list((await session.execute(text(query), {"u": user_id})).scalars())
+        return sorted(uuid.UUID(r.execution_id) for r in await session.execute(text(_STORED_CHARGES), {"u": user_id}))
 
 
-async def test_deleted_executions_take_their_charges_with_them(db: async_sessionmaker[AsyncSession]) -> None:
-    """No foreign key: the trigger deletes the charges of whatever a statement deleted, and, with
-    no refresh of the user running, leaves nothing for the next one."""
+async def test_a_day_is_stored_again_without_its_deleted_executions(db: async_sessionmaker[AsyncSession]) -> None:
+    """Deleting executions leaves the stored charges as they are; the deleter marks the day, whose
+    next refresh stores it again without them, or deletes it when none is left."""
     user_id, account_id = await new_account(db)
     fills = [tcs_fill(user_id, account_id, "buy", "3500", START + timedelta(minutes=i), "MIS") for i in range(4)]
-    await record(db, user_id, fills)
+    later = tcs_fill(user_id, account_id, "sell", "3600", START + timedelta(days=1), "MIS")
+    await record(db, user_id, [*fills, later])
     async with db() as session, session.begin():
         await projection.refresh(session, user_id)
-    assert await _charged(db, user_id) == sorted(f["id"] for f in fills)
-    async with db() as session, session.begin():
-        await session.execute(executions.delete().where(executions.c.id.in_([fills[0]["id"], fills[2]["id"]])))
+    assert await _charged(db, user_id) == sorted(f["id"] for f in [*fills, later])
+
+    async def delete(gone: list[dict[str, Any]]) -> None:
+        async with db() as session, session.begin():
+            await session.execute(executions.delete().where(executions.c.id.in_([f["id"] for f in gone])))
+            await projection.mark(session, projection.groups_of_rows(user_id, gone))
+        async with db() as session, session.begin():
+            await projection.refresh(session, user_id)
+            assert await projection.checksum(session, user_id) == await _rebuilt_checksum(session, user_id)
+
+    await delete([fills[0], fills[2]])
+    assert await _charged(db, user_id) == sorted([fills[1]["id"], fills[3]["id"], later["id"]])
+    await delete([later])
     assert await _charged(db, user_id) == sorted([fills[1]["id"], fills[3]["id"]])
-    assert await _tombstones(db, user_id) == []
+    async with db() as session:
+        days = await session.execute(text("SELECT day FROM trades.charge_days WHERE user_id = :u"), {"u": user_id})
+        assert list(days.scalars()) == [START.astimezone(IST).date()]
 
 
-async def test_charges_stored_for_an_execution_deleted_meanwhile_go_at_the_next_refresh(
-    db: async_sessionmaker[AsyncSession],
-) -> None:
-    """A refresh (holding the user's lock) stores charges of an execution it read; a writer deletes
-    that execution and commits first, without waiting: when the refresh commits, the charges have
-    no execution. The deleter left its id, and the next refresh deletes them."""
+async def _rebuilt_checksum(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """The checksum of the user's projection rebuilt (in a savepoint, rolled back)."""
+    async with session.begin_nested() as rebuilding:
+        await projection.rebuild(session, user_id, windowed=False)
+        rebuilt = await projection.checksum(session, user_id)
+        await rebuilding.rollback()
+    return rebuilt
+
+
+async def test_a_stale_entry_of_a_stored_day_is_never_read(db: async_sessionmaker[AsyncSession]) -> None:
+    """A stored day may hold the entry of an execution deleted since (until the day's next refresh):
+    a refresh that reads the day's stored charges (a later day changed the instrument's round
+    trips, from a flat point before that day) takes those of the executions it reads only."""
     user_id, account_id = await new_account(db)
-    fill = tcs_fill(user_id, account_id, "buy", "3500", START, "MIS")
-    await record(db, user_id, [fill])
-    key = {"u": str(user_id)}
-    async with db() as refreshing, refreshing.begin():
-        await refreshing.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:u, 7))"), key)
-        await refreshing.execute(
-            text(
-                "INSERT INTO trades.execution_charges (execution_id, user_id, charges, source) "
-                "VALUES (:e, :u, 20, 'estimated')"
-            ),
-            {"e": fill["id"], "u": user_id},
-        )
-        async with db() as deleting, deleting.begin():
-            await deleting.execute(executions.delete().where(executions.c.id == fill["id"]))
-            await projection.mark(deleting, projection.groups_of_rows(user_id, [fill]))
-    assert await _charged(db, user_id) == [fill["id"]]  # no execution, for now
-    assert await _tombstones(db, user_id) == [fill["id"]]
+    buy = tcs_fill(user_id, account_id, "buy", "3500", START, "CNC")
+    extra = tcs_fill(user_id, account_id, "buy", "3510", START + timedelta(minutes=5), "CNC")
+    await record(db, user_id, [buy, extra])
     async with db() as session, session.begin():
         await projection.refresh(session, user_id)
-    assert await _charged(db, user_id) == []
-    assert await _tombstones(db, user_id) == []
+    async with db() as session, session.begin():  # deleted, its day left unmarked: its entry stays
+        await session.execute(executions.delete().where(executions.c.id == extra["id"]))
+    assert await _charged(db, user_id) == sorted([buy["id"], extra["id"]])
+    sell = tcs_fill(user_id, account_id, "sell", "3600", START + timedelta(days=2), "CNC")
+    await record(db, user_id, [sell])
+    async with db() as session, session.begin():
+        await projection.refresh(session, user_id)
+        rows = (
+            await session.execute(
+                text("SELECT status, quantity FROM trades.trade_rows WHERE user_id = :u"), {"u": user_id}
+            )
+        ).all()
+        assert [(r.status, r.quantity) for r in rows] == [("closed", buy["quantity"])]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import uuid
 from datetime import UTC, date, datetime
 
@@ -177,3 +178,71 @@ def test_an_imported_row_with_a_broker_trade_id_gets_it_as_its_key(infra_env: di
         assert keys == [("h:def:0", None), ("t:A1", "A1"), ("t:A2", "A2"), ("xt:A3", None)]
     finally:
         seeded.remove()
+
+
+def test_stored_charges_move_to_days_and_back(infra_env: dict[str, str]) -> None:
+    """trades_0020 moves each execution's stored charges into its account's IST day (charges of
+    executions that no longer exist stay behind), and its downgrade moves them back."""
+    user, account = uuid.uuid4(), uuid.uuid4()
+    late, early, orphan = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ids = {"u": user, "a": account}
+    lines = '{"brokerage": "20.00", "stt": "3.00"}'
+    migrations.downgrade("trades", "trades_0019")
+    try:
+        sql(
+            [
+                ("INSERT INTO trades.accounts (id, user_id, name) VALUES (:a, :u, 'Zerodha')", ids),
+                *(
+                    (
+                        "INSERT INTO trades.executions (id, user_id, account_id, command_id, symbol, exchange, side,"
+                        " quantity, price, currency, executed_at) VALUES (:id, :u, :a, :c, 'INFY', 'NSE', 'buy', 1,"
+                        " 100, 'INR', :at)",
+                        {**ids, "id": execution, "c": uuid.uuid4(), "at": at},
+                    )
+                    # 18:30 UTC begins the next IST day
+                    for execution, at in (
+                        (late, datetime(2026, 3, 2, 18, 30, tzinfo=UTC)),
+                        (early, datetime(2026, 3, 2, 18, 29, tzinfo=UTC)),
+                    )
+                ),
+                (
+                    "INSERT INTO trades.execution_charges (execution_id, user_id, charges, source, lines) VALUES"
+                    " (:late, :u, 23.00, 'estimated', CAST(:lines AS jsonb)), (:early, :u, 5.5, 'broker', NULL),"
+                    " (:orphan, :u, 1, 'broker', NULL)",
+                    {**ids, "late": late, "early": early, "orphan": orphan, "lines": lines},
+                ),
+            ]
+        )
+    finally:
+        migrations.upgrade("trades", "head")
+    try:
+        days = sql([("SELECT day, entries FROM trades.charge_days WHERE user_id = :u ORDER BY day", ids)])
+        assert days == [
+            (date(2026, 3, 2), f"{early}\t5.5\tbroker\t"),
+            (date(2026, 3, 3), f"{late}\t23.00\testimated\t{lines}"),
+        ]
+        migrations.downgrade("trades", "trades_0019")
+        try:
+            back = sql(
+                [
+                    (
+                        "SELECT execution_id, charges::text, source, lines::text FROM trades.execution_charges"
+                        " WHERE user_id = :u ORDER BY source",
+                        ids,
+                    )
+                ]
+            )
+            assert [(e, c, s, None if t is None else json.loads(str(t))) for e, c, s, t in back] == [
+                (early, "5.5", "broker", None),
+                (late, "23.00", "estimated", json.loads(lines)),
+            ]
+        finally:
+            migrations.upgrade("trades", "head")
+    finally:
+        sql(
+            [
+                ("DELETE FROM trades.charge_days WHERE user_id = :u", ids),
+                ("DELETE FROM trades.executions WHERE account_id = :a", ids),
+                ("DELETE FROM trades.accounts WHERE id = :a", ids),
+            ]
+        )

@@ -168,6 +168,9 @@ def text(value):
 closed = [c for t in book.trades if (c := tradebook.closed_trade(t, None)) is not None]
 summary = metrics.compute_metrics(closed)
 records, closes = projection_rows.trade_records(uuid.UUID(int=9), rows, accounts, charges)
+charge_days = projection_rows.charge_days_columns(rows, charges)
+entries = projection_rows.day_entries(e for e in charge_days[2].split(pgarrays.SEP)[1:] if e != pgarrays.NULL)
+some = dict(list(entries.items())[::2])  # half of them stored
 in_close_order = sorted((r for r in records if r["status"] == "closed"), key=projection_rows.close_order)
 print(json.dumps({
     "charges": sorted([str(k), text(v.total), v.source, tradebook.lines_json(v.lines)] for k, v in charges.items()),
@@ -183,8 +186,13 @@ print(json.dumps({
     "daily": repr(metrics.daily_series(closed)),
     "columns": pgarrays.texts([text(t.net_pnl) for t in book.trades]),
     "trade_columns": projection_rows.trade_columns(records),
-    "charge_columns": projection_rows.charge_columns(charges),
-    "changed": sorted(str(g) for g in projection_rows.changed_groups(rows, charges, [])),
+    "charge_days": charge_days,
+    "changed": sorted(str(g) for g in projection_rows.changed_groups(rows, charges, {})),
+    "changed_some": sorted(str(g) for g in projection_rows.changed_groups(rows, charges, some)),
+    "stored": sorted(
+        [str(k), text(v.total), v.source, tradebook.lines_json(v.lines)]
+        for k, v in projection_rows.stored_charges(some, [r["id"] for r in rows]).items()
+    ),
     "closes": sorted(str(c) for c in closes),
     "composite": repr(projection_rows.day_composite(in_close_order)),
 }, sort_keys=True))

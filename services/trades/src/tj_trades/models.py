@@ -278,27 +278,18 @@ daily_rollups = Table(
 )
 
 # Each execution's charges: the broker's, or estimated per contract note (all of the account's
-# executions of the IST trading day), so a trade's charges need no other day recomputed.
-execution_charges = Table(
-    "execution_charges",
-    metadata,
-    # No foreign key (a refresh stores 40,000 at a time, and the key checked and locked each
-    # execution): a trigger on executions deletes the charges of deleted ones (migration trades_0019).
-    Column("execution_id", UUID(as_uuid=True), primary_key=True),
-    Column("user_id", UUID(as_uuid=True), nullable=False),
-    Column("charges", Numeric(), nullable=True),
-    Column("source", String(12), nullable=False),
-    Column("lines", JSONB(none_as_null=True), nullable=True),  # {line: decimal string}, summing to ``charges``
-)
-
-# Executions deleted while a refresh of their user ran (which may have stored their charges after
-# the trigger deleted them): the next refresh deletes those charges (tj_trades.projection).
-charge_tombstones = Table(
-    "charge_tombstones",
+# executions of the IST trading day), so a trade's charges need no other day recomputed. Stored a
+# day at a time (migration trades_0020): a row per account and IST day holds the entries of its
+# executions, a line each (tj_trades.projection_rows.charge_days_columns).
+charge_days = Table(
+    "charge_days",
     metadata,
     Column("user_id", UUID(as_uuid=True), nullable=False),
-    Column("execution_id", UUID(as_uuid=True), nullable=False),
-    PrimaryKeyConstraint("user_id", "execution_id", name="pk_charge_tombstones"),
+    Column("account_id", UUID(as_uuid=True), nullable=False),
+    Column("day", Date, nullable=False),
+    # "<execution id>\t<total>\t<source>\t<lines as JSON>" per execution, "" for None.
+    Column("entries", Text, nullable=False),
+    PrimaryKeyConstraint("user_id", "account_id", "day", name="pk_charge_days"),
 )
 
 # (account, instrument, IST day)s whose executions changed since their trades were computed.

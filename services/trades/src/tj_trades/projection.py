@@ -12,8 +12,8 @@ Concurrency: refreshes and rebuilds of one user take a transaction-level advisor
 run one at a time; writers never wait for them. A refresh forgets only the marks it read, with
 the ``marked_at`` it read: a writer that marks a group again meanwhile sets a new ``marked_at``
 (``clock_timestamp()``), so its change is picked up by the next refresh, never lost. Deleting
-executions never waits either: their charges go with them (a trigger, migration trades_0019), and
-those a running refresh may yet store are deleted by the next one (``charge_tombstones``).
+executions never waits either: the charges are stored a day at a time (``charge_days``), and the
+deleter marks the day, whose next refresh replaces them (or deletes them, with nothing left).
 """
 
 from __future__ import annotations
@@ -59,23 +59,23 @@ from tj_trades import pgarrays, projection_rows, repository, tradebook
 from tj_trades.domain.charges.india import IST  # +05:30, without a zone lookup per execution
 from tj_trades.domain.charges.india import ist_trade_date as ist_day
 from tj_trades.models import (
-    charge_tombstones,
+    charge_days,
     daily_rollups,
-    execution_charges,
     executions,
     projection_dirty,
     summary_snapshots,
     trade_rows,
 )
 from tj_trades.projection_rows import (
-    CHARGE_COLUMNS,
+    CHARGE_DAY_COLUMNS,
     TRADE_COLUMNS,
     DayRollups,
     TradeOutput,
     changed_groups,
-    charge_columns,
+    charge_days_columns,
     close_order,
     day_composite,
+    day_entries,
     instrument,
     stored_charges,
     trade_output,
@@ -187,7 +187,6 @@ async def refresh(session: AsyncSession, user_id: uuid.UUID, wait: float | None 
     locked = await _dirty(session, user_id)
     if not locked:
         return 0
-    await _sweep_tombstones(session, user_id)
     accounts = await repository.account_settings(session, user_id)
     recomputed = await _refresh_windows(session, user_id, await _windows(session, user_id, locked), accounts)
     await _clean(session, user_id, locked)
@@ -224,7 +223,7 @@ async def _refresh_windows(
             group = (r.account_id, r.instrument)
             since[group] = min(since.get(group, r.day), r.day)
         fresh: dict[Any, tradebook.ExecutionCharges] = {}  # just estimated (stored by _recompute): not read back
-        encoded: list[EncodedCharges] = []  # the same, account by account, to store
+        encoded: list[list[str]] = []  # the same, account by account, to store (CHARGE_DAY_COLUMNS)
         read: list[dict[str, Any]] = []  # the executions of those days: the round trips need not read them again
         for account_id, account_days in days.items():
             first = min(account_days)
@@ -317,19 +316,6 @@ def window_targets(total: int, window: int) -> list[int]:
     return [*up, *[-(-rest // count)] * count, *up[::-1]]
 
 
-# The charges an earlier refresh stored for executions deleted while it ran (the trigger that
-# forgets deleted executions' charges left their ids, see migration trades_0019).
-_SWEEP_TOMBSTONES_SQL = """
-WITH swept AS (DELETE FROM trades.charge_tombstones WHERE user_id = $1 RETURNING execution_id)
-DELETE FROM trades.execution_charges c USING swept s WHERE c.execution_id = s.execution_id
-"""
-
-
-async def _sweep_tombstones(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Under the user's lock: no refresh can be storing charges meanwhile."""
-    await (await pgarrays.driver(session)).execute(_SWEEP_TOMBSTONES_SQL, user_id)
-
-
 async def _serialise(session: AsyncSession, user_id: uuid.UUID, wait: float | None = None) -> bool:
     """One refresh or rebuild of a user at a time (writers are never blocked: they only mark).
     With ``wait``, give up after that many seconds (False)."""
@@ -403,8 +389,7 @@ async def _rebuild(session: AsyncSession, user_id: uuid.UUID, *, windowed: bool)
     seen = await _dirty(session, user_id)
     await session.execute(delete(trade_rows).where(trade_rows.c.user_id == user_id))
     await session.execute(delete(daily_rollups).where(daily_rollups.c.user_id == user_id))
-    await session.execute(delete(execution_charges).where(execution_charges.c.user_id == user_id))
-    await session.execute(delete(charge_tombstones).where(charge_tombstones.c.user_id == user_id))
+    await session.execute(delete(charge_days).where(charge_days.c.user_id == user_id))
     accounts = await repository.account_settings(session, user_id)
     if windowed:
         marks = await _history_marks(session, user_id)
@@ -539,18 +524,19 @@ async def _marked_since(
 # Both stores send each column as one joined text parameter (tj_trades.pgarrays): asyncpg's
 # element-by-element encoding of 17 arrays of a large refresh's trades cost more CPU than the
 # INSERT itself.
-_STORE_CHARGES = f"""
-INSERT INTO trades.execution_charges (execution_id, user_id, charges, source, lines)
-SELECT r.execution_id, $1, r.charges, r.source, r.lines
-FROM {pgarrays.rows(CHARGE_COLUMNS, 2)} AS r
-ON CONFLICT (execution_id) DO UPDATE SET charges = excluded.charges, source = excluded.source, lines = excluded.lines
+# A day of an account at a time (projection_rows.charge_days_columns): a day's entries replace
+# what is stored of it, and a day without any (NULL) deletes it. A row per day, not per execution:
+# 40,000 executions' charges were ~250 ms of PostgreSQL's CPU as rows, ~60-120 ms as days.
+_STORE_CHARGE_DAYS = f"""
+WITH d AS MATERIALIZED {pgarrays.rows(CHARGE_DAY_COLUMNS, 2)},
+emptied AS (
+    DELETE FROM trades.charge_days c USING d
+    WHERE d.entries IS NULL AND c.user_id = $1 AND c.account_id = d.account_id AND c.day = d.day
+)
+INSERT INTO trades.charge_days (user_id, account_id, day, entries)
+SELECT $1, d.account_id, d.day, d.entries FROM d WHERE d.entries IS NOT NULL
+ON CONFLICT (user_id, account_id, day) DO UPDATE SET entries = excluded.entries
 """  # noqa: S608 - constant
-
-# Charges of executions none of which has any stored (a refresh read them under the user's lock,
-# and only refreshes write charges): a plain insert, ~40 % cheaper for PostgreSQL than the upsert.
-_INSERT_CHARGES = _STORE_CHARGES[: _STORE_CHARGES.index("ON CONFLICT")]
-# A part of the charges to store: their CHARGE_COLUMNS, and whether none of them is stored yet.
-EncodedCharges = tuple[list[str], bool]
 
 _TRADE_NAMES = ", ".join(c for c, _ in TRADE_COLUMNS)
 _STORE_TRADES = f"INSERT INTO trades.trade_rows ({_TRADE_NAMES}) SELECT * FROM {pgarrays.rows(TRADE_COLUMNS, 1)} AS r"  # noqa: S608
@@ -561,16 +547,12 @@ _STORE_TRADES_ARRAYS = (
 )
 
 
-async def _store_charges(
-    session: AsyncSession, user_id: uuid.UUID, charges: tradebook.Charges, encoded: list[EncodedCharges] | None = None
-) -> None:
-    """Store the charges: ``encoded`` if given (the same, in parts), else encoded now."""
-    if not charges:
-        return
+async def _store_charges(session: AsyncSession, user_id: uuid.UUID, parts: Iterable[list[str]]) -> None:
+    """Store days of charges, each part CHARGE_DAY_COLUMNS (projection_rows.charge_days_columns)."""
     connection = await pgarrays.driver(session)
-    # Encoding a large history's lines is seconds of CPU: in a thread, as the charges themselves.
-    for columns, new in encoded if encoded is not None else [(await cpu.compute(charge_columns, charges), False)]:
-        await connection.execute(_INSERT_CHARGES if new else _STORE_CHARGES, user_id, *columns)
+    for columns in parts:
+        if columns[0]:  # not an empty column: any day at all
+            await connection.execute(_STORE_CHARGE_DAYS, user_id, *columns)
 
 
 async def _store_trades(session: AsyncSession, output: TradeOutput) -> None:
@@ -610,14 +592,14 @@ async def _recharge(
     *,
     store: bool = True,
     meanwhile: Written | None = None,
-    encoded: list[EncodedCharges] | None = None,
+    encoded: list[list[str]] | None = None,
 ) -> tuple[set[tuple[uuid.UUID, str]], dict[Any, tradebook.ExecutionCharges], list[dict[str, Any]]]:
     """Re-estimate (and store, unless the caller stores them later) the charges of the account's
     executions on these IST days; the groups whose executions' charges changed, the charges, and
     the executions read (all the account's visible ones of those days).
     ``meanwhile``: writes to make on the connection while the charges are computed (always made).
-    ``encoded``: for a caller that stores them later, the charges are appended to it
-    (:data:`EncodedCharges`), encoded in the same thread (off the connection's path: see
+    ``encoded``: for a caller that stores them later, the days' charges are appended to it
+    (CHARGE_DAY_COLUMNS), encoded in the same thread (off the connection's path: see
     _refresh_windows)."""
     first = datetime.combine(min(days), time(), IST)
     last = datetime.combine(max(days) + timedelta(days=1), time(), IST)
@@ -629,44 +611,53 @@ async def _recharge(
     if len(days) < (max(days) - min(days)).days + 1:  # days between them left out: PostgreSQL skips them
         conditions.append(_EXECUTED_DAY.in_(sorted(days)))
     rows = await _visible_rows(session, user_id, *conditions)
-    if not rows:
+    covered = {account_id: days}
+    if not rows:  # what is stored of these days goes (their executions were deleted)
+        emptied = charge_days_columns((), {}, covered)
         if meanwhile is not None:
             await meanwhile()
+        if encoded is not None:
+            encoded.append(emptied)
+        elif store:
+            await _store_charges(session, user_id, [emptied])
         return set(), {}, []
     # CPU-bound (the charges engine): in a thread, so the service keeps answering meanwhile.
-    if encoded is None:
-        charges = await _alongside(cpu.compute(tradebook.charges_of, rows, accounts), meanwhile)
-    else:
-        charges, columns = await _alongside(cpu.compute(_priced, rows, accounts), meanwhile)
-    stored = await _stored_charge_rows(session, charges)
+    charges, columns = await _alongside(cpu.compute(_priced, rows, accounts, covered), meanwhile)
+    stored = await _stored_entries(session, user_id, [(account_id, d) for d in days])
     if encoded is not None:
-        encoded.append((columns, not stored))
+        encoded.append(columns)
     changed = await cpu.compute(changed_groups, rows, charges, stored)
     if store:
-        await _store_charges(session, user_id, charges)
+        await _store_charges(session, user_id, [columns])
     return changed, charges, rows
 
 
-# The stored charges of executions, their ids as one text (40,000 UUIDs: ~5 ms so, as an array
-# parameter through SQLAlchemy several times that).
-_STORED_CHARGES_SQL = """
-SELECT c.execution_id, c.charges, c.source, c.lines
-FROM trades.execution_charges c
-WHERE c.execution_id = ANY(string_to_array($1::text, ',')::uuid[])
+_STORED_DAYS_SQL = """
+SELECT c.entries FROM trades.charge_days c
+JOIN unnest($2::uuid[], $3::date[]) AS k(account_id, day) ON c.account_id = k.account_id AND c.day = k.day
+WHERE c.user_id = $1
 """
 
 
-async def _stored_charge_rows(session: AsyncSession, ids: Iterable[Any]) -> list[Any]:
-    """The stored execution_charges rows of these executions (the driver's records)."""
+async def _stored_entries(
+    session: AsyncSession, user_id: uuid.UUID, days: Iterable[tuple[Any, date]]
+) -> dict[str, str]:
+    """What is stored of the charges of these (account, IST day)s: each execution's entry, by its
+    id as text (projection_rows.day_entries)."""
+    keys = list(days)
     connection = await pgarrays.driver(session)
-    return list(await connection.fetch(_STORED_CHARGES_SQL, ",".join(map(str, ids))))
+    found = await connection.fetch(_STORED_DAYS_SQL, user_id, [a for a, _ in keys], [d for _, d in keys])
+    return day_entries(r[0] for r in found) if found else {}
 
 
 def _priced(
-    rows: list[dict[str, Any]], accounts: Mapping[uuid.UUID, Mapping[str, Any]]
+    rows: list[dict[str, Any]],
+    accounts: Mapping[uuid.UUID, Mapping[str, Any]],
+    days: Mapping[Any, Iterable[date]] | None = None,
 ) -> tuple[dict[Any, tradebook.ExecutionCharges], list[str]]:
+    """The executions' charges, and their days' CHARGE_DAY_COLUMNS."""
     charges = tradebook.charges_of(rows, accounts)
-    return charges, charge_columns(charges)
+    return charges, charge_days_columns(rows, charges, days)
 
 
 async def _recompute(
@@ -682,7 +673,7 @@ async def _recompute(
     fresh: Mapping[Any, tradebook.ExecutionCharges] | None = None,
     until: datetime | None = None,
     store: tradebook.Charges | None = None,
-    store_columns: list[EncodedCharges] | None = None,
+    store_columns: list[list[str]] | None = None,
     defer: bool = False,
     read: tuple[list[dict[str, Any]], Mapping[uuid.UUID, set[date]], Sequence[Any]] | None = None,
     meanwhile: Written | None = None,
@@ -692,7 +683,8 @@ async def _recompute(
     executions before ``until`` if given (a window of a large refresh: the next one goes on).
     ``store``: charges just estimated and not stored yet, written while the round trips are
     computed (PostgreSQL's work and the computation's then take the two cores at once);
-    ``store_columns``: the same, encoded already (:func:`_store_charges`).
+    ``store_columns``: the same, encoded already (:func:`_store_charges`): with ``read``, the
+    days it covers.
 
     With ``since`` (each group's earliest changed IST day), only what follows the group's last
     flat point before that day is recomputed (see :func:`_flat_points`): the trades before it
@@ -730,19 +722,20 @@ async def _recompute(
             else await _rows_reusing(session, user_id, conditions, *read)
         )
         rows = [r for r in found if groups is None or _after_bound(r, groups, bounds)]
-    as_estimated = False  # whether ``charges`` hold what ``store`` holds (nothing estimated again)
+    repriced: set[tuple[uuid.UUID, date]] = set()  # (account, IST day)s estimated (and stored) again below
     if charges is None:
         fresh = fresh or {}
         known: dict[Any, tradebook.ExecutionCharges]
         missing: list[dict[str, Any]] = []
-        unread = [r["id"] for r in rows if r["id"] not in fresh]
+        unread = [r for r in rows if r["id"] not in fresh]
         if unread:
-            known = await cpu.compute(stored_charges, await _stored_charge_rows(session, unread))
+            unread_days = {(r["account_id"], ist_day(r["executed_at"])) for r in unread}
+            stored = await _stored_entries(session, user_id, unread_days)
+            known = await cpu.compute(stored_charges, stored, [r["id"] for r in unread])
             known.update((r["id"], fresh[r["id"]]) for r in rows if r["id"] in fresh)
             missing = [r for r in rows if r["id"] not in known]
         else:  # every row just estimated (a large refresh's window): one pass over them, not three
             known = dict(fresh)
-        as_estimated = store is fresh and not (missing or gone)
         if missing or gone:
             # Executions committed after this refresh read its marks (their writers marked their
             # days, so the next refresh does them again): estimated now, so that the trades
@@ -755,18 +748,21 @@ async def _recompute(
             for account_id, account_days in by_account.items():
                 _, recharged, _ = await _recharge(session, user_id, account_id, account_days, accounts)
                 known.update(recharged)
+                repriced.update((account_id, d) for d in account_days)
             # One deleted since it was read has no charges now: its deleter marked its day.
             rows = [r for r in rows if r["id"] in known]
         charges = known
-    # Each execution's newest estimate: a day estimated again just above (for an execution
-    # committed after the marks were read) supersedes what the window estimated first. Left out:
-    # the executions deleted since the window read them (their deleters marked their days again).
-    deleted = {r["id"] for r in gone}
-    newest: tradebook.Charges = {}
-    if store and as_estimated:
-        newest = store
+    # The charges to store: ``store``'s days but those estimated again just above (for an
+    # execution committed after the marks were read, or deleted since: stored then, whole),
+    # encoded already unless some were.
+    parts: list[list[str]] = []
+    if store is not None and store_columns is not None and not repriced:
+        parts = store_columns
+    elif store is not None and read is not None and read[1]:
+        cover = {a: {d for d in days if (a, d) not in repriced} for a, days in read[1].items()}
+        parts = [await cpu.compute(charge_days_columns, read[0], store, cover)]
     elif store:
-        newest = {i: charges.get(i, first) for i, first in store.items() if i not in deleted}
+        parts = [await cpu.compute(charge_days_columns, rows, store)]
     # CPU-bound: the round trips and their rows. A window followed by others (``defer`` with
     # ``until``), if large (FORK_ROWS), in a forked child, on the other core: the writes (the
     # charges, the ``meanwhile`` ones, the trades once the child is done) are returned, for the
@@ -780,16 +776,8 @@ async def _recompute(
             child = cpu.Forked(trade_output, user_id, rows, accounts, charges, ALL_ACCOUNTS, zone)
         except OSError:  # out of memory or of processes (a container's pid limit): computed here
             log.warning("could not fork for a window's round trips; computing them here", exc_info=True)
-    # ``store_columns``: ``store`` encoded already, unless an execution was estimated again above
-    # or deleted since.
-    if store is None or (
-        store_columns is not None
-        and not as_estimated
-        and (deleted or any(newest[i] is not c for i, c in store.items()))
-    ):
-        store_columns = None
     writes: Written | None = functools.partial(
-        _then, functools.partial(_store_charges, session, user_id, newest, store_columns), meanwhile
+        _then, functools.partial(_store_charges, session, user_id, parts), meanwhile
     )
     output: TradeOutput | None = None
     touched: dict[uuid.UUID, set[datetime]] = defaultdict(set)  # close times whose days changed

@@ -7,11 +7,12 @@ for every execution and trade.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal, localcontext
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from tj_trades import pgarrays, tradebook
@@ -25,9 +26,9 @@ def instrument(exchange: str, symbol: str) -> str:
     return f"{exchange}:{symbol}"
 
 
-# The columns of execution_charges and trade_rows a refresh stores, in the order of their joined
-# text parameters (tj_trades.projection's INSERTs).
-CHARGE_COLUMNS = (("execution_id", "uuid"), ("charges", "numeric"), ("source", "text"), ("lines", "jsonb"))
+# The columns of charge_days and trade_rows a refresh stores, in the order of their joined text
+# parameters (tj_trades.projection's INSERTs).
+CHARGE_DAY_COLUMNS = (("account_id", "uuid"), ("day", "date"), ("entries", "text"))
 TRADE_COLUMNS = (
     ("trade_id", "uuid"),
     ("user_id", "uuid"),
@@ -53,17 +54,58 @@ TRADE_COLUMNS = (
 TRADE_FORMS = [pgarrays.TEXT_FORMS["json_text" if c == "charges_breakdown" else t] for c, t in TRADE_COLUMNS]
 
 
-def charge_columns(charges: tradebook.Charges) -> list[str]:
-    """The charges as CHARGE_COLUMNS' joined text columns (ids, amounts, sources and lines
-    hold no separator character)."""
-    values = charges.values()
-    lines_json = tradebook.lines_json
+# Executions' charges are stored a day at a time (migration trades_0020): a charge_days row per
+# account and IST day holds the entries of the day's executions, one line each: the execution's id,
+# its total, source and lines (JSON), tab-separated, "" for None. None of them holds a tab or a
+# line break (ids, decimal strings, the source names, JSON of line names and decimal strings).
+
+
+def charge_entry(charges: tradebook.ExecutionCharges) -> str:
+    """An execution's charges as its entry holds them after its id."""
+    total, lines = charges.total, tradebook.lines_json(charges.lines)
+    return f"{'' if total is None else total}\t{charges.source}\t{'' if lines is None else lines}"
+
+
+def charge_days_columns(
+    rows: Iterable[Mapping[str, Any]],
+    charges: tradebook.Charges,
+    days: Mapping[Any, Iterable[date]] | None = None,
+) -> list[str]:
+    """CHARGE_DAY_COLUMNS' joined text columns of the charges of these executions (those of
+    ``rows`` with charges), a row per (account, IST day). With ``days`` (account -> IST days),
+    of those days only: each must be all of its executions (it replaces what is stored of the
+    day), and a day without any is NULL (what is stored of it is deleted)."""
+    by_day: dict[tuple[Any, date], list[str]] = {}
+    for r in rows:
+        i = r["id"]
+        c = charges.get(i)
+        if c is None:
+            continue
+        key = (r["account_id"], r["executed_at"].astimezone(IST).date())
+        entry = f"{i}\t{charge_entry(c)}"
+        if key in by_day:
+            by_day[key].append(entry)
+        else:
+            by_day[key] = [entry]
+    keys: list[tuple[Any, date]] = list(by_day)
+    if days is not None:
+        wanted = {(a, d) for a, account_days in days.items() for d in account_days}
+        keys = [k for k in keys if k in wanted] + [k for k in wanted if k not in by_day]
     return [
-        pgarrays.texts([str(e) for e in charges]),
-        pgarrays.texts([None if c.total is None else str(c.total) for c in values]),
-        pgarrays.texts([c.source for c in values]),
-        pgarrays.texts([lines_json(c.lines) for c in values]),
+        pgarrays.texts([str(a) for a, _ in keys]),
+        pgarrays.texts([d.isoformat() for _, d in keys]),
+        pgarrays.texts(["\n".join(by_day[k]) if k in by_day else None for k in keys]),
     ]
+
+
+def day_entries(stored: Iterable[str]) -> dict[str, str]:
+    """The entries of stored charge_days rows: each execution's (its id as text) charge_entry."""
+    entries: dict[str, str] = {}
+    for text in stored:
+        for line in text.split("\n"):
+            execution_id, _, entry = line.partition("\t")
+            entries[execution_id] = entry
+    return entries
 
 
 def trade_columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -147,38 +189,34 @@ def day_rollups(
 
 
 def changed_groups(
-    rows: list[dict[str, Any]], charges: tradebook.Charges, stored: Sequence[Any]
+    rows: list[dict[str, Any]], charges: tradebook.Charges, stored: Mapping[str, str]
 ) -> set[tuple[uuid.UUID, str]]:
-    """The groups of the executions whose charges differ from the stored ones, compared as stored
-    (amounts as written, not only their values): equal means nothing to redo."""
-    old = stored_charges(stored)
+    """The groups of the executions whose charges differ from the stored ones (:func:`day_entries`),
+    compared as stored (amounts as written, not only their values): equal means nothing to redo."""
+    if not stored:
+        return {(r["account_id"], instrument(r["exchange"], r["symbol"])) for r in rows}
     return {
         (r["account_id"], instrument(r["exchange"], r["symbol"]))
         for r in rows
-        if (old_charges := old.get(r["id"])) is None or as_stored(old_charges) != as_stored(charges[r["id"]])
+        if stored.get(str(r["id"])) != charge_entry(charges[r["id"]])
     }
 
 
-def stored_charges(rows: Sequence[Any]) -> dict[uuid.UUID, tradebook.ExecutionCharges]:
-    return {r["execution_id"]: stored_charge(r) for r in rows}
-
-
-def stored_charge(row: Any) -> tradebook.ExecutionCharges:
-    """An execution_charges row (a driver's record) as the charges it holds (lines back in
-    LINE_NAMES order)."""
-    return tradebook.ExecutionCharges(
-        None if row["charges"] is None else Decimal(row["charges"]),
-        row["source"],
-        None if row["lines"] is None else tradebook.ordered(row["lines"]),
-    )
-
-
-def as_stored(charges: tradebook.ExecutionCharges) -> tuple[str | None, str, str | None]:
-    return (
-        None if charges.total is None else str(charges.total),
-        charges.source,
-        tradebook.lines_json(charges.lines),
-    )
+def stored_charges(stored: Mapping[str, str], ids: Iterable[Any]) -> dict[Any, tradebook.ExecutionCharges]:
+    """The stored charges (:func:`day_entries`) of those of these executions that have any (lines
+    back in LINE_NAMES order)."""
+    found: dict[Any, tradebook.ExecutionCharges] = {}
+    for i in ids:
+        entry = stored.get(str(i))
+        if entry is None:
+            continue
+        total, source, lines = entry.split("\t")
+        found[i] = tradebook.ExecutionCharges(
+            Decimal(total) if total else None,
+            cast(tradebook.ChargesSource, source),
+            tradebook.ordered(json.loads(lines)) if lines else None,
+        )
+    return found
 
 
 def trade_records(
