@@ -68,7 +68,10 @@ async def stored_projection(
     async with db() as session, session.begin():
         await projection.refresh(session, user_id)
         rows = await session.execute(
-            text("SELECT trade_id, charges_source, charges_breakdown FROM trades.trade_rows WHERE user_id = :u"),
+            text(
+                "SELECT trade_id, charges_source, charges_breakdown::jsonb AS charges_breakdown"
+                " FROM trades.trade_rows WHERE user_id = :u"
+            ),
             {"u": user_id},
         )
         return {str(r.trade_id): (r.charges_source, dec(r.charges_breakdown)) for r in rows}
@@ -307,7 +310,7 @@ async def test_a_flip_shares_the_fills_lines_pro_rata(
     async with db() as session, session.begin():
         await session.execute(
             text(
-                "UPDATE trades.trade_rows SET charges_breakdown = charges_breakdown - 'gst' "
+                "UPDATE trades.trade_rows SET charges_breakdown = (charges_breakdown::jsonb - 'gst')::text "
                 "WHERE user_id = :u AND status = 'closed'"
             ),
             {"u": user_id},

@@ -240,8 +240,9 @@ trade_rows = Table(
     Column("charges", Numeric(), nullable=False),
     Column("net_pnl", Numeric(), nullable=True),
     Column("charges_source", String(12), nullable=False),
-    # {line: decimal string}: the legs' charge breakdowns summed (tradebook.Book.breakdown).
-    Column("charges_breakdown", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # JSON {line: decimal string}: the legs' charge breakdowns summed (tradebook.Book.breakdown),
+    # as text (migration trades_0021: PostgreSQL parsing it as jsonb was a quarter of storing a trade).
+    Column("charges_breakdown", Text, nullable=False, server_default=text("'{}'")),
     Index("ix_trade_rows_group", "user_id", "account_id", "instrument", "closed_at", "opened_at"),
     Index("ix_trade_rows_closed", "user_id", "closed_at", postgresql_where=text("status = 'closed'")),
 )

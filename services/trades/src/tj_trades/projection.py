@@ -1204,7 +1204,7 @@ SELECT
     SELECT string_agg(concat_ws('|', trade_id, account_id, instrument, side, status, opened_at, closed_at,
                                 close_day, trim_scale(quantity), trim_scale(entry_price), trim_scale(multiplier),
                                 trim_scale(gross_pnl), trim_scale(charges), trim_scale(net_pnl), charges_source,
-                                charges_breakdown::text),
+                                charges_breakdown::jsonb::text),
                       ';' ORDER BY trade_id)
     FROM trades.trade_rows WHERE user_id = :user_id), '')
   || '#' || coalesce((

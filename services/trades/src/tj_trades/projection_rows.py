@@ -46,7 +46,7 @@ TRADE_COLUMNS = (
     ("charges", "numeric"),
     ("net_pnl", "numeric"),
     ("charges_source", "text"),
-    ("charges_breakdown", "jsonb"),
+    ("charges_breakdown", "text"),
 )
 
 
