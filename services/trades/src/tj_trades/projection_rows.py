@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -60,6 +60,19 @@ TRADE_FORMS = [pgarrays.TEXT_FORMS["json_text" if c == "charges_breakdown" else 
 # line break (ids, decimal strings, the source names, JSON of line names and decimal strings).
 
 
+_IST_MIDNIGHT_UTC = 18 * 60 + 30  # minutes into the UTC day
+_ONE_DAY = timedelta(days=1)
+
+
+def ist_day(at: datetime) -> date:
+    """The IST day of an instant (ist_trade_date), without converting an instant in UTC (as the
+    driver gives them): ~3 times faster, and a refresh takes it of every execution it stores."""
+    if at.tzinfo is UTC:
+        day = at.date()
+        return day if at.hour * 60 + at.minute < _IST_MIDNIGHT_UTC else day + _ONE_DAY
+    return at.astimezone(IST).date()
+
+
 def charge_entry(charges: tradebook.ExecutionCharges) -> str:
     """An execution's charges as its entry holds them after its id."""
     total, lines = charges.total, tradebook.lines_json(charges.lines)
@@ -76,13 +89,15 @@ def charge_days_columns(
     of those days only: each must be all of its executions (it replaces what is stored of the
     day), and a day without any is NULL (what is stored of it is deleted)."""
     by_day: dict[tuple[Any, date], list[str]] = {}
+    lines_json = tradebook.lines_json
     for r in rows:
         i = r["id"]
         c = charges.get(i)
         if c is None:
             continue
-        key = (r["account_id"], r["executed_at"].astimezone(IST).date())
-        entry = f"{i}\t{charge_entry(c)}"
+        key = (r["account_id"], ist_day(r["executed_at"]))
+        total, lines = c.total, lines_json(c.lines)
+        entry = f"{i}\t{'' if total is None else total}\t{c.source}\t{'' if lines is None else lines}"
         if key in by_day:
             by_day[key].append(entry)
         else:
