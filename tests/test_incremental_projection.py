@@ -495,7 +495,13 @@ async def test_a_stale_entry_of_a_stored_day_is_never_read(db: async_sessionmake
         await projection.refresh(session, user_id)
         rows = (
             await session.execute(
-                text("SELECT status, quantity FROM trades.trade_rows WHERE user_id = :u"), {"u": user_id}
+                text("SELECT status, quantity, charges FROM trades.trade_rows WHERE user_id = :u"), {"u": user_id}
             )
         ).all()
         assert [(r.status, r.quantity) for r in rows] == [("closed", buy["quantity"])]
+        # The buy's charges are its stored entry's (its day was not priced again without the
+        # extra buy), the sell's its own.
+        stored = {
+            r.execution_id: Decimal(r.charges) for r in await session.execute(text(_STORED_CHARGES), {"u": user_id})
+        }
+        assert rows[0].charges == stored[str(buy["id"])] + stored[str(sell["id"])]

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tj_trades import pgarrays, tradebook
-from tj_trades.domain.charges.india import ist_trade_date
-from tj_trades.projection_rows import changed_groups, charge_days_columns, day_entries, ist_day, stored_charges
+from tj_trades.domain.charges.india import IST, ist_trade_date
+from tj_trades.projection_rows import changed_groups, charge_days_columns, day_entries, stored_charges
 
 ACCOUNT = uuid.UUID(int=7)
 OTHER = uuid.UUID(int=8)
@@ -30,8 +30,9 @@ NEW_YORK = timezone(timedelta(hours=-5))
         datetime(2026, 3, 2, 13, 29, tzinfo=NEW_YORK),
     ],
 )
-def test_the_ist_day_of_an_instant_is_its_trade_date(at: datetime) -> None:
-    assert ist_day(at) == ist_trade_date(at)
+def test_the_trade_date_of_an_instant_is_its_ist_day(at: datetime) -> None:
+    """Instants in UTC take a shortcut (no conversion): the same day as converting them."""
+    assert ist_trade_date(at) == at.astimezone(IST).date()
 
 
 def _row(execution_id: int, at: datetime, account: uuid.UUID = ACCOUNT, symbol: str = "TCS") -> dict[str, Any]:

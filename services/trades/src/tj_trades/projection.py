@@ -647,7 +647,7 @@ async def _stored_entries(
     keys = list(days)
     connection = await pgarrays.driver(session)
     found = await connection.fetch(_STORED_DAYS_SQL, user_id, [a for a, _ in keys], [d for _, d in keys])
-    return day_entries(r[0] for r in found) if found else {}
+    return day_entries(r[0] for r in found)
 
 
 def _priced(

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal, localcontext
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from tj_trades import pgarrays, tradebook
-from tj_trades.domain.charges.india import IST
+from tj_trades.domain.charges.india import IST, ist_trade_date
 from tj_trades.domain.metrics import _WORK
 
 _ZERO = Decimal(0)
@@ -60,19 +60,6 @@ TRADE_FORMS = [pgarrays.TEXT_FORMS["json_text" if c == "charges_breakdown" else 
 # line break (ids, decimal strings, the source names, JSON of line names and decimal strings).
 
 
-_IST_MIDNIGHT_UTC = 18 * 60 + 30  # minutes into the UTC day
-_ONE_DAY = timedelta(days=1)
-
-
-def ist_day(at: datetime) -> date:
-    """The IST day of an instant (ist_trade_date), without converting an instant in UTC (as the
-    driver gives them): ~3 times faster, and a refresh takes it of every execution it stores."""
-    if at.tzinfo is UTC:
-        day = at.date()
-        return day if at.hour * 60 + at.minute < _IST_MIDNIGHT_UTC else day + _ONE_DAY
-    return at.astimezone(IST).date()
-
-
 def charge_entry(charges: tradebook.ExecutionCharges) -> str:
     """An execution's charges as its entry holds them after its id."""
     total, lines = charges.total, tradebook.lines_json(charges.lines)
@@ -89,15 +76,13 @@ def charge_days_columns(
     of those days only: each must be all of its executions (it replaces what is stored of the
     day), and a day without any is NULL (what is stored of it is deleted)."""
     by_day: dict[tuple[Any, date], list[str]] = {}
-    lines_json = tradebook.lines_json
     for r in rows:
         i = r["id"]
         c = charges.get(i)
         if c is None:
             continue
-        key = (r["account_id"], ist_day(r["executed_at"]))
-        total, lines = c.total, lines_json(c.lines)
-        entry = f"{i}\t{'' if total is None else total}\t{c.source}\t{'' if lines is None else lines}"
+        key = (r["account_id"], ist_trade_date(r["executed_at"]))
+        entry = f"{i}\t{charge_entry(c)}"
         if key in by_day:
             by_day[key].append(entry)
         else:
